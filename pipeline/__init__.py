@@ -1,0 +1,1 @@
+"""The embedding job: command line, assembly of the transforms, run summary."""

@@ -1,0 +1,44 @@
+"""summary.json: what a finished run did, read back from the job's counters."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.runners.runner import PipelineResult
+
+from transforms.records import METRICS_NAMESPACE, STAGES
+
+SUMMARY_FILE = "summary.json"
+
+
+def counters(result: PipelineResult) -> dict[str, int]:
+    """The job's counters, committed values where the runner reports them."""
+    query = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+    values: dict[str, int] = {}
+    for counter in query["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        values[counter.key.metric.name] = values.get(counter.key.metric.name, 0) + (value or 0)
+    return values
+
+
+def make_summary(counts: dict[str, int], seconds: float, model: str) -> dict[str, Any]:
+    embedded = counts.get("embedded", 0)
+    return {
+        "matched": counts.get("matched", 0),
+        "embedded": embedded,
+        "failed": counts.get("failed", 0),
+        "failed_by_stage": {stage: counts.get(f"failed_{stage}", 0) for stage in STAGES},
+        "seconds": round(seconds, 3),
+        "images_per_second": round(embedded / seconds, 3) if seconds > 0 else 0.0,
+        "model": model,
+    }
+
+
+def write_summary(output: str, summary: dict[str, Any]) -> str:
+    path = FileSystems.join(output, SUMMARY_FILE)
+    with FileSystems.create(path) as handle:
+        handle.write((json.dumps(summary, indent=2) + "\n").encode())
+    return path

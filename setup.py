@@ -1,0 +1,32 @@
+"""The package that the launcher and every Dataflow worker install (`--setup_file ./setup.py`)."""
+
+import setuptools
+
+REQUIRED = [
+    "apache-beam[gcp]==2.77.0",
+    "tensorflow==2.21.0",
+    "tensorflow-hub==0.16.1",
+    "tfx-bsl==1.21.0",
+    "google-cloud-storage==3.17.1",
+    "pillow==12.3.0",
+    # tensorflow-hub 0.16.1 imports pkg_resources, which setuptools 81 removed.
+    "setuptools<81",
+]
+
+TEST = [
+    "pytest==9.2.0",
+    "ruff==0.17.6",
+    # Real photos for the tests ship inside these wheels.
+    "scikit-image==0.26.0",
+    "scikit-learn==1.9.1",
+]
+
+setuptools.setup(
+    name="b4-embeddings",
+    version="0.1.0",
+    description="EfficientNet-B4 feature vectors for whole image collections on Apache Beam",
+    python_requires=">=3.11,<3.12",
+    packages=["pipeline", "transforms"],
+    install_requires=REQUIRED,
+    extras_require={"test": TEST},
+)

@@ -1,0 +1,206 @@
+"""The whole job on DirectRunner, through its command line, on real photos."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests import models
+from tests.job import read_embeddings, read_failures, read_summary, run_job
+from tests.recipe import reference_eval
+from transforms.decode import decode_image
+
+MULTI_PROCESSING = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+
+
+def broken_files(folder: str) -> list[str]:
+    """Files that are not images, whatever their names say; returns their paths."""
+    with open(
+        os.path.join(os.path.dirname(__file__), "..", "samples", "images", "china.jpg"), "rb"
+    ) as handle:
+        jpeg = handle.read()
+    contents = {
+        "notes.jpg": b"plain text with an image's name\n",
+        "empty.png": b"",
+        "truncated.jpg": jpeg[: len(jpeg) // 3],
+        "noise.bin": np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes(),
+        "signature-only.png": b"\x89PNG\r\n\x1a\n",
+    }
+    paths = []
+    for name, data in contents.items():
+        path = os.path.join(folder, name)
+        with open(path, "wb") as handle:
+            handle.write(data)
+        paths.append(path)
+    return paths
+
+
+def assert_accounted(output: str, embedded: set[str], failed: set[str]) -> None:
+    """Each matched URI exactly once, in the sink its fate says; the summary agrees."""
+    records, failures = read_embeddings(output), read_failures(output)
+    assert set(records) == embedded
+    assert set(failures) == failed
+    summary = read_summary(output)
+    assert summary["matched"] == len(embedded) + len(failed)
+    assert (summary["embedded"], summary["failed"]) == (len(embedded), len(failed))
+    assert summary["matched"] == summary["embedded"] + summary["failed"]
+    assert summary["seconds"] > 0 and summary["images_per_second"] > 0
+
+
+@pytest.mark.parametrize("mode", ["in_memory", "multi_processing"])
+def test_probe_sees_the_evaluation_recipe(photo_folder, probe, tmp_path, mode):
+    folder, expected = photo_folder
+    output = str(tmp_path / "out")
+    extra = MULTI_PROCESSING if mode == "multi_processing" else []
+    assert (
+        run_job(
+            "--input",
+            f"{folder}/*",
+            "--output",
+            output,
+            "--model_handle",
+            probe,
+            "--batch_size",
+            "3",
+            *extra,
+        )
+        == 0
+    )
+
+    uris = {os.path.join(folder, name) for name in expected}
+    assert_accounted(output, uris, set())
+    records = read_embeddings(output)
+    for name, upright in expected.items():
+        got = records[os.path.join(folder, name)]
+        assert got["model"] == probe
+        want = models.pool_grid(reference_eval(upright, 380)[None] / 255.0)[0]
+        assert got["embedding"].shape == want.shape
+        assert np.abs(got["embedding"] - want).mean() < 0.01, name
+    # A missed EXIF turn would be seen: the stored, unturned pixels give another picture.
+    sideways = np.rot90(expected["astronaut-exif6.jpg"], 1)
+    unturned = models.pool_grid(reference_eval(sideways, 380)[None] / 255.0)[0]
+    got = records[os.path.join(folder, "astronaut-exif6.jpg")]["embedding"]
+    assert np.abs(got - unturned).mean() > 0.03
+
+
+@pytest.mark.parametrize("mode", ["in_memory", "multi_processing"])
+def test_bad_files_become_failures_and_the_rest_embeds(photo_folder, tiny_tf1_hub, tmp_path, mode):
+    folder = str(tmp_path / "mixed")
+    shutil.copytree(photo_folder[0], folder)
+    broken = broken_files(folder)
+    output = str(tmp_path / "out")
+    extra = MULTI_PROCESSING if mode == "multi_processing" else []
+    assert (
+        run_job(
+            "--input", f"{folder}/*", "--output", output, "--model_handle", tiny_tf1_hub, *extra
+        )
+        == 0
+    )
+
+    good = {os.path.join(folder, name) for name in photo_folder[1]}
+    assert_accounted(output, good, set(broken))
+    for failure in read_failures(output).values():
+        assert failure["stage"] == "decode" and failure["error"]
+    # Each vector is the model applied directly to the same preprocessed pixels.
+    for uri, record in read_embeddings(output).items():
+        with open(uri, "rb") as handle:
+            pixels = decode_image(handle.read(), models.TINY_SIZE)
+        want = models.tiny_reference(pixels[None] / 255.0)[0]
+        np.testing.assert_allclose(record["embedding"], want, rtol=1e-4, atol=1e-4)
+    assert read_summary(output)["failed_by_stage"] == {"read": 0, "decode": 5, "embed": 0}
+
+
+def test_a_batch_the_model_refuses_is_recorded_as_embed_failures(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.new("RGB", (80, 60), (255, 255, 255)).save(folder / "white.png")
+    Image.new("RGB", (80, 60), (10, 120, 200)).save(folder / "blue.png")
+    model = models.save_picky(str(tmp_path / "picky"))
+    output = str(tmp_path / "out")
+    assert (
+        run_job(
+            "--input",
+            str(folder / "*.png"),
+            "--output",
+            output,
+            "--model_handle",
+            model,
+            "--batch_size",
+            "1",
+        )
+        == 0
+    )
+    assert_accounted(output, {str(folder / "blue.png")}, {str(folder / "white.png")})
+    failure = read_failures(output)[str(folder / "white.png")]
+    assert failure["stage"] == "embed" and "refuses all-white batches" in failure["error"]
+
+
+def test_overlapping_patterns_embed_each_file_once(photo_folder, tiny_tf2, tmp_path):
+    folder, expected = photo_folder
+    output = str(tmp_path / "out")
+    assert (
+        run_job(
+            "--input",
+            f"{folder}/*.jpg",
+            "--input",
+            f"{folder}/*",
+            "--input",
+            f"{folder}/china.jpg",
+            "--output",
+            output,
+            "--model_handle",
+            tiny_tf2,
+        )
+        == 0
+    )
+    assert_accounted(output, {os.path.join(folder, name) for name in expected}, set())
+
+
+def test_input_that_matches_nothing_stops_before_launch(tiny_tf2, tmp_path, capsys):
+    output = tmp_path / "out"
+    assert (
+        run_job(
+            "--input",
+            str(tmp_path / "none" / "*.jpg"),
+            "--output",
+            str(output),
+            "--model_handle",
+            tiny_tf2,
+        )
+        == 2
+    )
+    assert "matches no file" in capsys.readouterr().err
+    assert not output.exists()
+
+
+def test_the_module_entry_point(photo_folder, tiny_tf2, tmp_path):
+    folder, expected = photo_folder
+    output = str(tmp_path / "out")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.run",
+            "--input",
+            f"{folder}/*.png",
+            "--output",
+            output,
+            "--model_handle",
+            tiny_tf2,
+            "--runner",
+            "DirectRunner",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    pngs = {os.path.join(folder, name) for name in expected if name.endswith(".png")}
+    assert_accounted(output, pngs, set())
+    assert f"Embedded {len(pngs)} of {len(pngs)} images" in done.stdout

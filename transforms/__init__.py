@@ -1,0 +1,1 @@
+"""Composable Beam transforms that turn image files into EfficientNet embeddings."""

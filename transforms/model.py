@@ -1,0 +1,91 @@
+"""The model handler: loads an image-feature module with tensorflow_hub once per worker process
+and embeds batches of uint8 images."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from apache_beam.ml.inference.base import ModelHandler
+
+from transforms import signature
+from transforms.records import METRICS_NAMESPACE
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL_HANDLE = "https://tfhub.dev/google/efficientnet/b4/feature-vector/1"
+DEFAULT_BATCH_SIZE = 16
+
+
+class LoadedEmbedder:
+    """A loaded module and the one function of it that maps uint8 images to feature vectors."""
+
+    def __init__(self, handle: str):
+        import tensorflow as tf
+        import tensorflow_hub as hub
+
+        self.handle = handle
+        self.module = hub.load(handle)
+        self.choice = signature.of_loaded(self.module)
+        if self.choice.signature is None:
+            features = self.module
+        else:
+            function = self.module.signatures[self.choice.signature]
+            input_name, output_name = self.choice.input_name, self.choice.output_name
+
+            def features(images):
+                return function(**{input_name: images})[output_name]
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
+        def embed(images):
+            # The module takes float images in [0, 1]; pixels travel as uint8 until here.
+            return features(tf.cast(images, tf.float32) / 255.0)
+
+        self._embed = embed
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 -> (N, D) float32."""
+        return self._embed(images).numpy()
+
+
+class HubImageEmbedder(ModelHandler[np.ndarray, np.ndarray, LoadedEmbedder]):
+    """Embeds uint8 images of one size with a TF-Hub module or SavedModel.
+
+    Wrap it in `KeyedModelHandler` to keep each URI beside its vector. Batches have a fixed size
+    (the last of a bundle may be smaller) so the model sees few distinct shapes.
+    """
+
+    def __init__(
+        self,
+        handle: str = DEFAULT_MODEL_HANDLE,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        large_model: bool = False,
+    ):
+        super().__init__(
+            min_batch_size=batch_size, max_batch_size=batch_size, large_model=large_model
+        )
+        self._handle = handle
+
+    def load_model(self) -> LoadedEmbedder:
+        logger.info("Loading %s", self._handle)
+        return LoadedEmbedder(self._handle)
+
+    def run_inference(
+        self,
+        batch: Sequence[np.ndarray],
+        model: LoadedEmbedder,
+        inference_args: dict[str, Any] | None = None,
+    ) -> Iterable[np.ndarray]:
+        return list(model(np.stack(batch)))
+
+    def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
+        return sum(image.nbytes for image in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return METRICS_NAMESPACE
+
+    def __repr__(self) -> str:
+        return f"HubImageEmbedder({self._handle!r})"

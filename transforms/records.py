@@ -1,0 +1,63 @@
+"""The records that flow between stages, and the failure value every stage can emit."""
+
+from __future__ import annotations
+
+import json
+from typing import NamedTuple
+
+import numpy as np
+
+# Every metric of the job lives under this namespace; the run summary reads it back.
+METRICS_NAMESPACE = "embeddings"
+
+# Tag of the failure output of every stage that can fail on one element.
+FAILURES = "failures"
+
+STAGES = ("read", "decode", "embed")
+
+
+class ImageFile(NamedTuple):
+    """The raw bytes of one matched file."""
+
+    uri: str
+    data: bytes
+
+
+class DecodedImage(NamedTuple):
+    """A preprocessed image, uint8 of shape (size, size, 3); the model side scales to [0, 1]."""
+
+    uri: str
+    pixels: np.ndarray
+
+
+class Embedding(NamedTuple):
+    """One feature vector (float32) for one image."""
+
+    uri: str
+    vector: np.ndarray
+
+
+# Long enough for TensorFlow's multi-line errors, short enough for a log line.
+MAX_ERROR_CHARS = 2000
+
+
+def describe_error(exception_name: str, message: str) -> str:
+    """'ExceptionClass: message' on one line, whitespace collapsed, at most MAX_ERROR_CHARS."""
+    text = " ".join(message.split())
+    described = f"{exception_name}: {text}" if text else exception_name
+    return described[:MAX_ERROR_CHARS]
+
+
+class Failure(NamedTuple):
+    """An image that could not be embedded, the stage that gave up on it, and why."""
+
+    uri: str
+    stage: str
+    error: str
+
+    @classmethod
+    def from_exception(cls, uri: str, stage: str, exc: BaseException) -> Failure:
+        return cls(uri, stage, describe_error(type(exc).__name__, str(exc)))
+
+    def to_json(self) -> str:
+        return json.dumps(self._asdict(), ensure_ascii=False)

@@ -1,0 +1,118 @@
+"""Which function of a saved module embeds images: one rule for TF1 Hub modules and TF2
+SavedModels, applied both to a loaded module (on workers) and to the saved_model.pb alone (at
+launch, to learn the input size without loading any weights)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import tensorflow as tf
+
+# TF1 Hub modules export `default` (input `images`, output `default`); TF2 SavedModels usually
+# export `serving_default`. Tried in this order.
+SIGNATURE_NAMES = ("default", "serving_default")
+IMAGE_INPUT = "images"
+DEFAULT_OUTPUT = "default"
+
+
+class SignatureShape(NamedTuple):
+    """What a signature declares: input name -> (dtype name, shape), and its output names."""
+
+    inputs: Mapping[str, tuple[str, tuple[int | None, ...] | None]]
+    outputs: tuple[str, ...]
+
+
+class Choice(NamedTuple):
+    signature: str | None  # None: call the module itself
+    input_name: str | None
+    output_name: str | None
+    image_size: tuple[int, int] | None  # (height, width) where the module fixes it
+
+
+def choose(signatures: Mapping[str, SignatureShape], callable_module: bool) -> Choice:
+    """Picks the signature, its image input and its feature output; ValueError if none fits."""
+    for name in SIGNATURE_NAMES:
+        if name in signatures:
+            return _choose_in(name, signatures[name])
+    if callable_module:
+        return Choice(None, None, None, None)
+    raise ValueError(
+        f"the module has none of the signatures {list(SIGNATURE_NAMES)} (it has "
+        f"{sorted(signatures)}) and is not callable; export it with a `serving_default` "
+        "signature that takes float images in [0, 1] of shape (N, H, W, 3)"
+    )
+
+
+def _choose_in(name: str, shape: SignatureShape) -> Choice:
+    images = [key for key, (_, dims) in shape.inputs.items() if dims is None or len(dims) == 4]
+    if IMAGE_INPUT in shape.inputs:
+        input_name = IMAGE_INPUT
+    elif len(images) == 1:
+        input_name = images[0]
+    else:
+        raise ValueError(
+            f"signature {name!r} has inputs {sorted(shape.inputs)}; expected one image input "
+            f"(named {IMAGE_INPUT!r}, or the only 4-D one)"
+        )
+    if DEFAULT_OUTPUT in shape.outputs:
+        output_name = DEFAULT_OUTPUT
+    elif len(shape.outputs) == 1:
+        output_name = shape.outputs[0]
+    else:
+        raise ValueError(
+            f"signature {name!r} has outputs {sorted(shape.outputs)}; expected "
+            f"{DEFAULT_OUTPUT!r} or a single output"
+        )
+    dims = shape.inputs[input_name][1]
+    size = None
+    if dims is not None and len(dims) == 4 and dims[1] and dims[2]:
+        size = (dims[1], dims[2])
+    return Choice(name, input_name, output_name, size)
+
+
+def of_loaded(module) -> Choice:
+    """The choice for a module loaded with `hub.load` / `tf.saved_model.load`."""
+    shapes = {}
+    for name, function in getattr(module, "signatures", {}).items():
+        _, kwargs = function.structured_input_signature
+        inputs = {
+            key: (
+                spec.dtype.name,
+                tuple(spec.shape.as_list()) if spec.shape.rank is not None else None,
+            )
+            for key, spec in kwargs.items()
+        }
+        shapes[name] = SignatureShape(inputs, tuple(function.structured_outputs))
+    return choose(shapes, callable(module))
+
+
+def of_saved_model(path: str) -> Choice:
+    """The choice read from `path/saved_model.pb` alone; nothing is loaded or run."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(os.path.join(path, "saved_model.pb"), "rb") as handle:
+        proto.ParseFromString(handle.read())
+    shapes: dict[str, SignatureShape] = {}
+    callable_module = False
+    for meta_graph in proto.meta_graphs:
+        for name, definition in meta_graph.signature_def.items():
+            inputs = {key: (_dtype(info), _dims(info)) for key, info in definition.inputs.items()}
+            shapes.setdefault(name, SignatureShape(inputs, tuple(definition.outputs)))
+        # A TF2 object graph whose root has a __call__ function is callable once loaded.
+        nodes = meta_graph.object_graph_def.nodes
+        if nodes:
+            callable_module |= any(child.local_name == "__call__" for child in nodes[0].children)
+    return choose(shapes, callable_module)
+
+
+def _dtype(info) -> str:
+    return tf.dtypes.as_dtype(info.dtype).name
+
+
+def _dims(info) -> tuple[int | None, ...] | None:
+    if info.tensor_shape.unknown_rank:
+        return None
+    return tuple(d.size if d.size >= 0 else None for d in info.tensor_shape.dim)
