@@ -19,6 +19,12 @@ TEST = [
     # Real photos for the tests ship inside these wheels.
     "scikit-image==0.26.0",
     "scikit-learn==1.9.1",
+    # Cloud Storage and BigQuery protocol emulators for tests/test_cloud.py. bqemulator loads
+    # DuckDB's spatial extension at start: pinned with its wheel so nothing is downloaded.
+    "gcp-storage-emulator==2026.7.19",
+    "bqemulator==1.4.0",
+    "duckdb==1.5.5",
+    "duckdb-extension-spatial==1.5.5",
 ]
 
 setuptools.setup(

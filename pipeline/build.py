@@ -5,8 +5,10 @@ from __future__ import annotations
 import apache_beam as beam
 
 from pipeline.options import JobOptions
+from transforms.bigquery import WriteEmbeddingsToBigQuery
 from transforms.decode import DecodeImages
 from transforms.embed import EmbedImages
+from transforms.image_records import ReadImageRecords
 from transforms.model import HubImageEmbedder
 from transforms.read import ReadImages
 from transforms.records import FAILURES
@@ -14,13 +16,33 @@ from transforms.write import WriteEmbeddings, WriteFailures
 
 
 def build(pipeline: beam.Pipeline, job: JobOptions, image_size: int) -> None:
-    files = pipeline | "ReadImages" >> ReadImages(job.inputs)
-    images = files["files"] | "DecodeImages" >> DecodeImages(image_size, job.resize)
+    sources = []
+    if job.inputs or job.input_manifests:
+        sources.append(
+            pipeline
+            | "ReadImages" >> ReadImages(job.inputs, job.input_manifests, job.manifest_column)
+        )
+    if job.input_tfrecords:
+        sources.append(
+            pipeline
+            | "ReadImageRecords"
+            >> ReadImageRecords(
+                job.input_tfrecords, job.tfrecord_key_feature, job.tfrecord_image_feature
+            )
+        )
+    files = [source["files"] for source in sources] | "AllFiles" >> beam.Flatten()
+    images = files | "DecodeImages" >> DecodeImages(image_size, job.resize)
     handler = HubImageEmbedder(job.model_handle, batch_size=job.batch_size)
     embedded = images["images"] | "EmbedImages" >> EmbedImages(handler)
-    _ = embedded["embeddings"] | "WriteEmbeddings" >> WriteEmbeddings(job.output, job.model_handle)
+    vectors = embedded["embeddings"]
+    _ = vectors | "WriteEmbeddings" >> WriteEmbeddings(job.output, job.model_handle)
+    if job.output_table:
+        _ = vectors | "WriteBigQuery" >> WriteEmbeddingsToBigQuery(
+            job.output_table, job.model_handle, job.bigquery_method
+        )
+    failures = [source[FAILURES] for source in sources]
     _ = (
-        (files[FAILURES], images[FAILURES], embedded[FAILURES])
+        (*failures, images[FAILURES], embedded[FAILURES])
         | "AllFailures" >> beam.Flatten()
         | "WriteFailures" >> WriteFailures(job.output)
     )

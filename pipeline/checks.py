@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Sequence
 
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
-from pipeline.options import UsageError
+from pipeline.options import JobOptions, UsageError
 from transforms import signature
+from transforms.bigquery import Method
+from transforms.manifest import read_manifest
+from transforms.model_files import is_url, local_model_path
 from transforms.preprocess import DEFAULT_IMAGE_SIZE
 
 logger = logging.getLogger(__name__)
@@ -24,15 +29,61 @@ EXPORT_HINT = (
 )
 
 
-def check_inputs(patterns: Sequence[str]) -> None:
-    """Every --input must match at least one file (one listed object is enough to know)."""
+def check_job(job: JobOptions, beam_args: Sequence[str]) -> int:
+    """Runs every check; returns the model's input size. Raises UsageError on the first problem."""
+    check_patterns("--input", job.inputs)
+    check_patterns("--input_tfrecord", job.input_tfrecords)
+    check_manifests(job.input_manifests, job.manifest_column)
+    check_output_writable(job.output)
+    if job.output_table:
+        check_bigquery(job.bigquery_method, PipelineOptions(list(beam_args)))
+    return model_image_size(job.model_handle, job.image_size)
+
+
+def check_patterns(flag: str, patterns: Sequence[str]) -> None:
+    """Every pattern must match at least one file (one listed object is enough to know)."""
     for pattern in patterns:
         try:
             result = FileSystems.match([pattern], limits=[1])[0]
         except Exception as exc:  # noqa: BLE001 - any filesystem error is reported the same way
-            raise UsageError(f"--input {pattern!r} cannot be listed: {exc}") from exc
+            raise UsageError(f"{flag} {pattern!r} cannot be listed: {exc}") from exc
         if not result.metadata_list:
-            raise UsageError(f"--input {pattern!r} matches no file; check the path and the glob")
+            raise UsageError(f"{flag} {pattern!r} matches no file; check the path and the glob")
+
+
+def check_manifests(manifests: Sequence[str], column: str) -> None:
+    """Each manifest exists and, read up to its first entry, names the URI column."""
+    for manifest in manifests:
+        try:
+            next(iter(read_manifest(manifest, column)), None)
+        except ValueError as exc:
+            raise UsageError(f"--input_manifest {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - missing file, no permission
+            raise UsageError(
+                f"--input_manifest {manifest!r} cannot be read: {type(exc).__name__}: {exc}"
+            ) from None
+
+
+def check_output_writable(output: str) -> None:
+    """Writes and deletes a small file in --output, so a typo or a missing permission shows
+    now rather than after hours of inference."""
+    probe = FileSystems.join(output, f".write-check-{uuid.uuid4().hex}")
+    try:
+        with FileSystems.create(probe) as handle:
+            handle.write(b"ok")
+        FileSystems.delete([probe])
+    except Exception as exc:  # noqa: BLE001 - no bucket, no permission, read-only disk
+        raise UsageError(
+            f"--output {output!r} is not writable: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def check_bigquery(method: Method, options: PipelineOptions) -> None:
+    if method is Method.FILE_LOADS and not options.view_as(GoogleCloudOptions).temp_location:
+        raise UsageError(
+            "--output_table with --bigquery_method file_loads stages rows as files: give "
+            "--temp_location gs://BUCKET/tmp (or use --bigquery_method streaming_inserts)"
+        )
 
 
 def model_image_size(handle: str, override: int | None) -> int:
@@ -41,17 +92,15 @@ def model_image_size(handle: str, override: int | None) -> int:
     Resolving the handle here (downloading it where it is a URL) also proves it loads before any
     worker starts; only the graph definition is read, not the weights.
     """
-    import tensorflow as tf
-    import tensorflow_hub as hub
-
     try:
-        path = hub.resolve(handle)
+        # A URL is fetched into tensorflow_hub's cache; a gs:// folder is read where it is.
+        path = local_model_path(handle) if is_url(handle) else handle
         choice = signature.of_saved_model(path)
     except Exception as exc:  # noqa: BLE001 - unreachable URL, missing folder, not a SavedModel
         raise UsageError(
             f"--model_handle {handle!r} cannot be used: {type(exc).__name__}: {exc}. {EXPORT_HINT}"
         ) from exc
-    if tf.io.gfile.exists(os.path.join(path, UNTRAINED_MARKER)):
+    if FileSystems.exists(FileSystems.join(path, UNTRAINED_MARKER)):
         logger.warning("%s holds UNTRAINED weights: its vectors have no meaning", handle)
     if override is not None:
         return override

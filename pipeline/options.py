@@ -8,6 +8,9 @@ from collections.abc import Sequence
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.bigquery import Method, parse_table
+from transforms.image_records import DEFAULT_IMAGE_FEATURE, DEFAULT_KEY_FEATURE
+from transforms.manifest import DEFAULT_COLUMN
 from transforms.model import DEFAULT_BATCH_SIZE, DEFAULT_MODEL_HANDLE
 from transforms.preprocess import Resize
 
@@ -18,8 +21,15 @@ class UsageError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class JobOptions:
-    inputs: tuple[str, ...]
     output: str
+    inputs: tuple[str, ...] = ()
+    input_manifests: tuple[str, ...] = ()
+    manifest_column: str = DEFAULT_COLUMN
+    input_tfrecords: tuple[str, ...] = ()
+    tfrecord_key_feature: str = DEFAULT_KEY_FEATURE
+    tfrecord_image_feature: str = DEFAULT_IMAGE_FEATURE
+    output_table: str | None = None  # normalized PROJECT:DATASET.TABLE
+    bigquery_method: Method = Method.FILE_LOADS
     model_handle: str = DEFAULT_MODEL_HANDLE
     image_size: int | None = None  # None: what the module declares, else 380
     resize: Resize = Resize.CENTER_CROP
@@ -40,41 +50,94 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline.run",
         description=(
-            "Embed every image matched by --input with EfficientNet-B4 (or another TF-Hub image "
-            "feature module) and write the vectors under --output. Flags not listed here are "
-            "Apache Beam pipeline options (--runner, --project, --temp_location, ...)."
+            "Embed every image matched by --input (or listed by --input_manifest, or stored in "
+            "--input_tfrecord files) with EfficientNet-B4 or another TF-Hub image feature module, "
+            "and write the vectors under --output and to --output_table. Flags not listed here "
+            "are Apache Beam pipeline options (--runner, --project, --temp_location, ...)."
         ),
         allow_abbrev=False,
     )
-    parser.add_argument(
+    inputs = parser.add_argument_group("inputs (at least one)")
+    inputs.add_argument(
         "--input",
         dest="inputs",
         action="append",
-        required=True,
+        default=[],
         metavar="GLOB",
-        help="images to embed: a file pattern on any Beam filesystem (local, gs://); repeatable",
+        help="image files: a file pattern on any Beam filesystem (local, gs://); repeatable",
     )
-    parser.add_argument(
+    inputs.add_argument(
+        "--input_manifest",
+        dest="input_manifests",
+        action="append",
+        default=[],
+        metavar="URI",
+        help="a file listing image URIs: .csv (with a header), .jsonl, or text with one URI a "
+        "line; repeatable",
+    )
+    inputs.add_argument(
+        "--manifest_column",
+        default=DEFAULT_COLUMN,
+        metavar="NAME",
+        help="the CSV column or JSON field holding the URI; default: %(default)s",
+    )
+    inputs.add_argument(
+        "--input_tfrecord",
+        dest="input_tfrecords",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="TFRecord files of tf.train.Examples holding encoded images; repeatable",
+    )
+    inputs.add_argument(
+        "--tfrecord_key_feature",
+        default=DEFAULT_KEY_FEATURE,
+        metavar="NAME",
+        help="the feature naming each image (its URI is FILE#NAME); default: %(default)s",
+    )
+    inputs.add_argument(
+        "--tfrecord_image_feature",
+        default=DEFAULT_IMAGE_FEATURE,
+        metavar="NAME",
+        help="the feature holding the encoded image; default: %(default)s",
+    )
+    outputs = parser.add_argument_group("outputs")
+    outputs.add_argument(
         "--output",
         required=True,
         metavar="DIR",
         help="folder for embeddings-*.tfrecord, failures-*.jsonl and summary.json",
     )
-    parser.add_argument(
+    outputs.add_argument(
+        "--output_table",
+        metavar="TABLE",
+        help="also append the embeddings to this BigQuery table (PROJECT:DATASET.TABLE or "
+        "PROJECT.DATASET.TABLE), created if needed",
+    )
+    outputs.add_argument(
+        "--bigquery_method",
+        type=Method,
+        choices=list(Method),
+        default=Method.FILE_LOADS,
+        help="file_loads (load jobs from files under --temp_location) or streaming_inserts; "
+        "default: %(default)s",
+    )
+    model = parser.add_argument_group("model")
+    model.add_argument(
         "--model_handle",
         default=DEFAULT_MODEL_HANDLE,
         metavar="HANDLE",
         help="TF-Hub or Kaggle URL, or a local or gs:// SavedModel folder (TF2 or TF1 Hub "
         "format); default: %(default)s",
     )
-    parser.add_argument(
+    model.add_argument(
         "--image_size",
         type=_positive_int,
         default=None,
         metavar="PIXELS",
         help="side of the square model input (default: what the module declares, else 380)",
     )
-    parser.add_argument(
+    model.add_argument(
         "--resize",
         type=Resize,
         choices=list(Resize),
@@ -82,7 +145,7 @@ def make_parser() -> argparse.ArgumentParser:
         help="center_crop: EfficientNet's evaluation crop; full_frame: whole image, no crop; "
         "default: %(default)s",
     )
-    parser.add_argument(
+    model.add_argument(
         "--batch_size",
         type=_positive_int,
         default=DEFAULT_BATCH_SIZE,
@@ -100,9 +163,24 @@ def parse(argv: Sequence[str]) -> tuple[JobOptions, list[str]]:
             f"unknown flag(s) {', '.join(unknown)}: neither this job's (see --help) nor an "
             "Apache Beam pipeline option"
         )
+    if not (args.inputs or args.input_manifests or args.input_tfrecords):
+        raise UsageError("nothing to embed: give --input, --input_manifest or --input_tfrecord")
+    table = None
+    if args.output_table:
+        try:
+            table = parse_table(args.output_table)
+        except ValueError as exc:
+            raise UsageError(f"--output_table {exc}") from None
     job = JobOptions(
-        inputs=tuple(args.inputs),
         output=args.output.rstrip("/") or "/",
+        inputs=tuple(args.inputs),
+        input_manifests=tuple(args.input_manifests),
+        manifest_column=args.manifest_column,
+        input_tfrecords=tuple(args.input_tfrecords),
+        tfrecord_key_feature=args.tfrecord_key_feature,
+        tfrecord_image_feature=args.tfrecord_image_feature,
+        output_table=table,
+        bigquery_method=args.bigquery_method,
         model_handle=args.model_handle,
         image_size=args.image_size,
         resize=args.resize,

@@ -38,8 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("pipeline").setLevel(logging.INFO)
     try:
         job, beam_args = parse(sys.argv[1:] if argv is None else argv)
-        checks.check_inputs(job.inputs)
-        image_size = checks.model_image_size(job.model_handle, job.image_size)
+        image_size = checks.check_job(job, beam_args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

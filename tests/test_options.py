@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.options import JobOptions, UsageError, make_parser, parse
+from transforms.bigquery import Method
 from transforms.model import DEFAULT_MODEL_HANDLE
 from transforms.preprocess import Resize
 
@@ -22,6 +23,7 @@ def test_defaults_and_beam_flags_pass_through():
         ]
     )
     assert job == JobOptions(inputs=("gs://b/a/*.jpg",), output="gs://b/out")
+    assert job.output_table is None and job.bigquery_method is Method.FILE_LOADS
     assert job.model_handle == DEFAULT_MODEL_HANDLE
     assert job.resize is Resize.CENTER_CROP and job.image_size is None
     assert beam_args == ["--runner", "DirectRunner", "--direct_num_workers=2"]
@@ -55,6 +57,44 @@ def test_input_is_repeatable_and_options_are_read():
     )
 
 
+def test_nothing_to_embed_is_refused():
+    with pytest.raises(UsageError, match="--input, --input_manifest or --input_tfrecord"):
+        parse(["--output", "o"])
+
+
+def test_sources_and_sinks_are_read():
+    job, _ = parse(
+        [
+            "--input_manifest",
+            "gs://b/list.csv",
+            "--manifest_column",
+            "path",
+            "--input_tfrecord",
+            "gs://b/train-*",
+            "--tfrecord_key_feature",
+            "image/id",
+            "--output",
+            "gs://b/out",
+            "--output_table",
+            "proj.ds.emb",
+            "--bigquery_method",
+            "streaming_inserts",
+        ]
+    )
+    assert job.inputs == () and job.input_manifests == ("gs://b/list.csv",)
+    assert job.manifest_column == "path"
+    assert job.input_tfrecords == ("gs://b/train-*",)
+    assert (job.tfrecord_key_feature, job.tfrecord_image_feature) == ("image/id", "image/encoded")
+    assert job.output_table == "proj:ds.emb"
+    assert job.bigquery_method is Method.STREAMING_INSERTS
+
+
+@pytest.mark.parametrize("table", ["emb", "proj:ds", "proj:ds.emb.x", "proj:d-s.emb", "Proj:ds.t"])
+def test_malformed_table_names_are_refused(table):
+    with pytest.raises(UsageError, match="PROJECT:DATASET.TABLE"):
+        parse(["--input", "a", "--output", "o", "--output_table", table])
+
+
 def test_unknown_flag_is_refused_with_its_name():
     with pytest.raises(UsageError, match="--outptu"):
         parse(["--input", "a", "--output", "o", "--outptu", "x"])
@@ -63,7 +103,6 @@ def test_unknown_flag_is_refused_with_its_name():
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--output", "o"], "--input"),
         (["--input", "a"], "--output"),
         (["--input", "a", "--output", "o", "--batch_size", "0"], "positive integer"),
         (["--input", "a", "--output", "o", "--resize", "stretch"], "invalid Resize value"),

@@ -11,6 +11,7 @@ import numpy as np
 from apache_beam.ml.inference.base import ModelHandler
 
 from transforms import signature
+from transforms.model_files import local_model_path
 from transforms.records import METRICS_NAMESPACE
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ class LoadedEmbedder:
         import tensorflow_hub as hub
 
         self.handle = handle
-        self.module = hub.load(handle)
+        self.module = hub.load(local_model_path(handle))
         self.choice = signature.of_loaded(self.module)
         if self.choice.signature is None:
             features = self.module

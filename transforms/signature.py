@@ -4,11 +4,13 @@ launch, to learn the input size without loading any weights)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import NamedTuple
 
 import tensorflow as tf
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.fs import read_bytes
 
 # TF1 Hub modules export `default` (input `images`, output `default`); TF2 SavedModels usually
 # export `serving_default`. Tried in this order.
@@ -89,12 +91,12 @@ def of_loaded(module) -> Choice:
 
 
 def of_saved_model(path: str) -> Choice:
-    """The choice read from `path/saved_model.pb` alone; nothing is loaded or run."""
+    """The choice read from `path/saved_model.pb` alone, on any Beam filesystem; nothing is
+    loaded or run."""
     from tensorflow.core.protobuf import saved_model_pb2
 
     proto = saved_model_pb2.SavedModel()
-    with tf.io.gfile.GFile(os.path.join(path, "saved_model.pb"), "rb") as handle:
-        proto.ParseFromString(handle.read())
+    proto.ParseFromString(read_bytes(FileSystems.join(path, "saved_model.pb")))
     shapes: dict[str, SignatureShape] = {}
     callable_module = False
     for meta_graph in proto.meta_graphs:

@@ -1,0 +1,220 @@
+"""The same command line on gs:// buckets and a BigQuery table, against real protocol emulators
+on 127.0.0.1 (tests/emulators.py). Everything is read back with the official clients."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import numpy as np
+import pytest
+
+from tests import emulators
+from tests.job import read_embeddings, read_failures, read_summary, run_job
+
+MULTI_PROCESSING = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+PHOTOS = ("china.jpg", "coffee.png", "chelsea.png", "astronaut-exif6.jpg")
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    with emulators.cloud(str(tmp_path_factory.mktemp("cloud"))) as env:
+        yield env
+
+
+def gcs():
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    return storage.Client(project=emulators.PROJECT, credentials=AnonymousCredentials())
+
+
+def bigquery(cloud):
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery as bq
+
+    return bq.Client(
+        project=emulators.PROJECT,
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=cloud["BIGQUERY_EMULATOR_HOST"]),
+    )
+
+
+def new_bucket() -> str:
+    name = f"b-{uuid.uuid4().hex[:12]}"
+    gcs().create_bucket(name)
+    return name
+
+
+def upload_folder(folder: str, bucket: str, prefix: str, names=None) -> list[str]:
+    """Uploads files (recursively); returns their gs:// URIs."""
+    uris = []
+    target = gcs().bucket(bucket)
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            relative = os.path.relpath(path, folder).replace(os.sep, "/")
+            if names is not None and relative not in names:
+                continue
+            target.blob(f"{prefix}/{relative}").upload_from_filename(path)
+            uris.append(f"gs://{bucket}/{prefix}/{relative}")
+    return uris
+
+
+def download_folder(uri: str, folder: str) -> str:
+    """Copies everything under gs://BUCKET/PREFIX to `folder`, to read it the way README shows."""
+    bucket, prefix = uri[len("gs://") :].split("/", 1)
+    os.makedirs(folder, exist_ok=True)
+    for blob in gcs().list_blobs(bucket, prefix=prefix + "/"):
+        relative = blob.name[len(prefix) + 1 :]
+        if "/" not in relative:  # Beam's temporary folders are gone after a run
+            blob.download_to_filename(os.path.join(folder, relative))
+    return folder
+
+
+def table_rows(cloud, dataset: str) -> dict[str, dict]:
+    rows = {}
+    query = f"SELECT uri, embedding, model, embedded_at FROM `{emulators.PROJECT}.{dataset}.emb`"
+    for row in bigquery(cloud).query(query).result():
+        assert row["uri"] not in rows, f"{row['uri']} in the table twice"
+        rows[row["uri"]] = dict(row.items())
+    return rows
+
+
+def new_dataset(cloud) -> str:
+    name = f"ds_{uuid.uuid4().hex[:8]}"
+    bigquery(cloud).create_dataset(name)
+    return name
+
+
+def run_on_cloud(cloud, tmp_path, model: str, images: list[str], *extra: str):
+    """Runs the job from gs:// to gs:// and a new table; returns (local copy, table rows)."""
+    out_bucket, dataset = new_bucket(), new_dataset(cloud)
+    output = f"gs://{out_bucket}/run"
+    source = images[0].rsplit("/", 1)[0]
+    assert (
+        run_job(
+            "--input",
+            f"{source}/*",
+            "--output",
+            output,
+            "--output_table",
+            f"{emulators.PROJECT}:{dataset}.emb",
+            "--temp_location",
+            f"gs://{out_bucket}/tmp",
+            "--project",
+            emulators.PROJECT,
+            "--model_handle",
+            model,
+            *extra,
+        )
+        == 0
+    )
+    local = download_folder(output, str(tmp_path / "out"))
+    return local, table_rows(cloud, dataset)
+
+
+def assert_both_sinks(local: str, rows: dict, images: list[str], dim: int, model: str) -> None:
+    records = read_embeddings(local)
+    assert set(records) == set(images) == set(rows)
+    assert read_failures(local) == {}
+    summary = read_summary(local)
+    assert (summary["matched"], summary["embedded"], summary["failed"]) == (len(images),) * 2 + (0,)
+    for uri, record in records.items():
+        assert record["embedding"].shape == (dim,)
+        np.testing.assert_allclose(
+            np.array(rows[uri]["embedding"]), record["embedding"], rtol=1e-6, atol=1e-7
+        )
+        assert rows[uri]["model"] == model and rows[uri]["embedded_at"] is not None
+
+
+@pytest.mark.b4
+def test_buckets_in_and_out_and_a_table_with_b4(cloud, photo_folder, b4_export, tmp_path):
+    """The default write method of a batch job (file loads through --temp_location)."""
+    images = upload_folder(photo_folder[0], new_bucket(), "dir", names=PHOTOS)
+    local, rows = run_on_cloud(cloud, tmp_path, b4_export[0], images)
+    assert_both_sinks(local, rows, images, 1792, b4_export[0])
+
+
+def test_streaming_inserts_and_a_model_on_gs(cloud, photo_folder, tiny_tf2, tmp_path):
+    images = upload_folder(photo_folder[0], new_bucket(), "dir", names=PHOTOS)
+    model = f"gs://{new_bucket()}/models/tiny"
+    upload_folder(tiny_tf2, model.split("/")[2], "models/tiny")
+    with emulators.environment(TFHUB_CACHE_DIR=str(tmp_path / "hub-cache")):
+        local, rows = run_on_cloud(
+            cloud, tmp_path, model, images, "--bigquery_method", "streaming_inserts"
+        )
+        # The model was copied once into the cache, and loaded from there.
+        assert len(os.listdir(tmp_path / "hub-cache")) == 1
+    assert_both_sinks(local, rows, images, 8, model)
+
+
+def test_multi_processing_workers_reach_both_sinks(cloud, photo_folder, tiny_tf1_hub, tmp_path):
+    images = upload_folder(photo_folder[0], new_bucket(), "dir", names=PHOTOS)
+    local, rows = run_on_cloud(cloud, tmp_path, tiny_tf1_hub, images, *MULTI_PROCESSING)
+    assert_both_sinks(local, rows, images, 8, tiny_tf1_hub)
+
+
+def test_manifest_on_gs_with_a_missing_object(cloud, photo_folder, tiny_tf2, tmp_path):
+    bucket = new_bucket()
+    images = upload_folder(photo_folder[0], bucket, "dir", names=PHOTOS)
+    missing = f"gs://{bucket}/dir/deleted.jpg"
+    gcs().bucket(bucket).blob("list.txt").upload_from_string("\n".join([*images, missing]))
+    output = f"gs://{bucket}/run"
+    assert (
+        run_job(
+            "--input_manifest",
+            f"gs://{bucket}/list.txt",
+            "--output",
+            output,
+            "--model_handle",
+            tiny_tf2,
+        )
+        == 0
+    )
+    local = download_folder(output, str(tmp_path / "out"))
+    assert set(read_embeddings(local)) == set(images)
+    failures = read_failures(local)
+    assert set(failures) == {missing} and failures[missing]["stage"] == "read"
+
+
+def test_checks_on_gs(cloud, tiny_tf2, tmp_path, capsys):
+    bucket = new_bucket()
+    assert (
+        run_job(
+            "--input",
+            f"gs://{bucket}/nothing/*",
+            "--output",
+            f"gs://{bucket}/o",
+            "--model_handle",
+            tiny_tf2,
+        )
+        == 2
+    )
+    assert "matches no file" in capsys.readouterr().err
+    gcs().bucket(bucket).blob("a.jpg").upload_from_string(b"x")
+    assert (
+        run_job(
+            "--input",
+            f"gs://{bucket}/*",
+            "--output",
+            "gs://no-such-bucket-here/o",
+            "--model_handle",
+            tiny_tf2,
+        )
+        == 2
+    )
+    assert "is not writable" in capsys.readouterr().err
+    assert (
+        run_job(
+            "--input",
+            f"gs://{bucket}/*",
+            "--output",
+            f"gs://{bucket}/o",
+            "--model_handle",
+            f"gs://{bucket}/no-model",
+        )
+        == 2
+    )
+    assert "--model_handle" in capsys.readouterr().err

@@ -1,0 +1,147 @@
+"""Inputs that are not one glob: manifests and TFRecord image datasets; checks before launch."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests import models
+from tests.job import read_embeddings, read_failures, read_summary, run_job
+from transforms.decode import decode_image
+from transforms.image_records import ExampleDecoder
+from transforms.manifest import read_manifest
+from transforms.records import Failure
+
+
+def write(path, text: str) -> str:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return str(path)
+
+
+def tiny_vector(uri_or_bytes) -> np.ndarray:
+    data = uri_or_bytes
+    if isinstance(uri_or_bytes, str):
+        with open(uri_or_bytes, "rb") as handle:
+            data = handle.read()
+    return models.tiny_reference(decode_image(data, models.TINY_SIZE)[None] / 255.0)[0]
+
+
+def test_manifest_formats(tmp_path):
+    text = write(tmp_path / "list.txt", "# photos\n/a.jpg\n\n gs://b/c.png \n")
+    assert list(read_manifest(text)) == ["/a.jpg", "gs://b/c.png"]
+    table = write(tmp_path / "list.csv", 'id,path\n1,/a.jpg\n2,\n3,"/b, c.jpg"\n')
+    entries = list(read_manifest(table, "path"))
+    assert entries[0] == "/a.jpg" and entries[2] == "/b, c.jpg"
+    assert entries[1] == Failure(f"{table}#3", "read", "ManifestError: empty 'path'")
+    lines = write(tmp_path / "list.jsonl", '{"uri": "/a.jpg"}\n{"url": "/b.jpg"}\nnot json\n')
+    entries = list(read_manifest(lines))
+    assert entries[0] == "/a.jpg"
+    assert entries[1] == Failure(f"{lines}#2", "read", "ManifestError: no field 'uri'")
+    assert entries[2].uri == f"{lines}#3" and entries[2].error.startswith("JSONDecodeError")
+    with pytest.raises(ValueError, match="no column 'uri'"):
+        list(read_manifest(table))
+
+
+def test_manifest_input_end_to_end(photo_folder, tiny_tf2, tmp_path):
+    folder, _ = photo_folder
+    present = [os.path.join(folder, name) for name in ("china.jpg", "coffee.png", "rocket.jpg")]
+    missing = os.path.join(folder, "gone.jpg")
+    lines = [{"uri": uri} for uri in (*present, missing, present[0])]  # one listed twice
+    manifest = write(tmp_path / "images.jsonl", "\n".join(json.dumps(line) for line in lines))
+    output = str(tmp_path / "out")
+    assert (
+        run_job("--input_manifest", manifest, "--output", output, "--model_handle", tiny_tf2) == 0
+    )
+    records, failures = read_embeddings(output), read_failures(output)
+    assert set(records) == set(present)
+    assert set(failures) == {missing} and failures[missing]["stage"] == "read"
+    assert read_summary(output)["matched"] == 4
+    for uri in present:
+        np.testing.assert_allclose(records[uri]["embedding"], tiny_vector(uri), atol=1e-4)
+
+
+def example(image: bytes | None, key: str | None, key_feature="image/filename") -> bytes:
+    feature = {"image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[7]))}
+    if image is not None:
+        feature["image/encoded"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[image]))
+    if key is not None:
+        feature[key_feature] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[key.encode()]))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def test_example_decoder_agrees_with_tensorflow():
+    records = [example(b"jpeg-bytes", "a.jpg"), example(None, "b.jpg"), example(b"x", None)]
+    decoder = ExampleDecoder("image/filename", "image/encoded")
+    assert decoder.decode(records) == [(b"a.jpg", b"jpeg-bytes"), (b"b.jpg", None), (None, b"x")]
+    with pytest.raises(Exception):  # noqa: B017 - tfx-bsl's own error type
+        decoder.decode([b"\xff not a protobuf"])
+
+
+def test_tfrecord_dataset_input_end_to_end(photo_folder, tiny_tf1_hub, tmp_path):
+    folder, _ = photo_folder
+    images = {}
+    for name in ("china.jpg", "chelsea.png", "astronaut-exif6.jpg"):
+        with open(os.path.join(folder, name), "rb") as handle:
+            images[name] = handle.read()
+    shard = str(tmp_path / "train-00000-of-00001.tfrecord")
+    with tf.io.TFRecordWriter(shard) as writer:
+        for name, data in images.items():
+            writer.write(example(data, name))
+        writer.write(example(None, "no-image.jpg"))
+        writer.write(example(b"not an image", "broken.jpg"))
+        writer.write(b"\xff\xfe not a tf.train.Example")
+    output = str(tmp_path / "out")
+    assert (
+        run_job(
+            "--input_tfrecord",
+            str(tmp_path / "train-*"),
+            "--output",
+            output,
+            "--model_handle",
+            tiny_tf1_hub,
+        )
+        == 0
+    )
+
+    records, failures = read_embeddings(output), read_failures(output)
+    assert set(records) == {f"{shard}#{name}" for name in images}
+    for name, data in images.items():
+        np.testing.assert_allclose(
+            records[f"{shard}#{name}"]["embedding"], tiny_vector(data), atol=1e-4
+        )
+    assert failures[f"{shard}#no-image.jpg"]["stage"] == "read"
+    assert "image/encoded" in failures[f"{shard}#no-image.jpg"]["error"]
+    assert failures[f"{shard}#broken.jpg"]["stage"] == "decode"
+    garbage = [uri for uri in failures if uri.startswith(f"{shard}#sha1:")]
+    assert len(garbage) == 1 and failures[garbage[0]]["stage"] == "read"
+    summary = read_summary(output)
+    assert (summary["matched"], summary["embedded"], summary["failed"]) == (6, 3, 3)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--input_manifest", "{tmp}/missing.csv"], "cannot be read"),
+        (["--input_manifest", "{tmp}/bad.csv"], "no column 'uri'"),
+        (["--input_tfrecord", "{tmp}/nothing-*.tfrecord"], "matches no file"),
+        (["--input", "{tmp}/*.csv", "--output_table", "p:d.t"], "--temp_location"),
+    ],
+)
+def test_checks_before_launch(extra, message, tiny_tf2, tmp_path, capsys):
+    write(tmp_path / "bad.csv", "path\n/a.jpg\n")
+    argv = [arg.format(tmp=tmp_path) for arg in extra]
+    assert run_job(*argv, "--output", str(tmp_path / "out"), "--model_handle", tiny_tf2) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_output_that_cannot_be_written_is_refused(tiny_tf2, tmp_path, capsys):
+    blocker = write(tmp_path / "a-file", "not a folder")
+    assert (
+        run_job("--input", blocker, "--output", f"{blocker}/out", "--model_handle", tiny_tf2) == 2
+    )
+    assert "is not writable" in capsys.readouterr().err

@@ -1,0 +1,116 @@
+"""ReadImageRecords: images stored in TFRecord files of tf.train.Examples (the layout TFDS and
+the TPU ImageNet scripts write) -> (uri, bytes), the URI being `FILE#KEY`."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Iterator, Sequence
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from transforms.records import FAILURES, METRICS_NAMESPACE, Failure, ImageFile
+
+DEFAULT_KEY_FEATURE = "image/filename"
+DEFAULT_IMAGE_FEATURE = "image/encoded"
+# Records decoded per call of tfx-bsl's columnar decoder; see benchmarks/image_records.py.
+DECODE_BATCH = 64
+
+
+def record_uri(filename: str, key: str | None, record: bytes) -> str:
+    if key:
+        return f"{filename}#{key}"
+    # A record without a key is still named, by its content, so it is counted and reported once.
+    return f"{filename}#sha1:{hashlib.sha1(record).hexdigest()[:16]}"
+
+
+class ExampleDecoder:
+    """Pulls (key, image bytes) out of serialized tf.train.Examples, many at a time, with
+    tfx-bsl's C++ decoder into Arrow columns."""
+
+    def __init__(self, key_feature: str, image_feature: str):
+        from tensorflow_metadata.proto.v0 import schema_pb2
+        from tfx_bsl.coders import example_coder
+
+        schema = schema_pb2.Schema()
+        for name in (key_feature, image_feature):
+            schema.feature.add(name=name, type=schema_pb2.BYTES)
+        self._decoder = example_coder.ExamplesToRecordBatchDecoder(schema.SerializeToString())
+        self._key, self._image = key_feature, image_feature
+
+    def decode(self, records: Sequence[bytes]) -> list[tuple[bytes | None, bytes | None]]:
+        """One (key, image) per record, None where a feature is absent; raises if any record is
+        not an Example."""
+        batch = self._decoder.DecodeBatch(list(records))
+        keys = self._column(batch, self._key, len(records))
+        images = self._column(batch, self._image, len(records))
+        return list(zip(keys, images, strict=True))
+
+    @staticmethod
+    def _column(batch, name: str, rows: int) -> list[bytes | None]:
+        index = batch.schema.get_field_index(name)
+        if index < 0:
+            return [None] * rows
+        return [values[0] if values else None for values in batch.column(index).to_pylist()]
+
+
+class _ParseFn(beam.DoFn):
+    def __init__(self, key_feature: str, image_feature: str):
+        self._features = (key_feature, image_feature)
+        self._matched = Metrics.counter(METRICS_NAMESPACE, "matched")
+
+    def setup(self):
+        self._decoder = ExampleDecoder(*self._features)
+
+    def process(self, batch: list[tuple[str, bytes]]) -> Iterator:
+        records = [record for _, record in batch]
+        try:
+            decoded = self._decoder.decode(records)
+        except Exception:  # noqa: BLE001 - one bad record: decode one by one to find it
+            decoded = [self._decode_one(record) for record in records]
+        for (filename, record), fields in zip(batch, decoded, strict=True):
+            self._matched.inc()
+            if isinstance(fields, Exception):
+                failure = Failure.from_exception(record_uri(filename, None, record), "read", fields)
+                yield beam.pvalue.TaggedOutput(FAILURES, failure)
+                continue
+            key, image = fields
+            uri = record_uri(filename, key.decode("utf-8", "replace") if key else None, record)
+            if image is None:
+                missing = f"MissingFeature: no {self._features[1]!r} in the record"
+                yield beam.pvalue.TaggedOutput(FAILURES, Failure(uri, "read", missing))
+                continue
+            yield ImageFile(uri, image)
+
+    def _decode_one(self, record: bytes):
+        try:
+            return self._decoder.decode([record])[0]
+        except Exception as exc:  # noqa: BLE001 - reported as this record's failure
+            return exc
+
+
+@dataclasses.dataclass
+class ReadImageRecords(beam.PTransform):
+    """Outputs {'files': ImageFile, 'failures': Failure} for every record of the matched files."""
+
+    patterns: Sequence[str]
+    key_feature: str = DEFAULT_KEY_FEATURE
+    image_feature: str = DEFAULT_IMAGE_FEATURE
+
+    def __post_init__(self):
+        super().__init__()
+
+    def expand(self, pbegin):
+        outputs = (
+            pbegin
+            | "RecordPatterns" >> beam.Create(list(self.patterns))
+            | "ReadRecords" >> beam.io.ReadAllFromTFRecord(with_filename=True)
+            | "BatchRecords"
+            >> beam.BatchElements(min_batch_size=DECODE_BATCH, max_batch_size=DECODE_BATCH)
+            | "ParseExamples"
+            >> beam.ParDo(_ParseFn(self.key_feature, self.image_feature)).with_outputs(
+                FAILURES, main="files"
+            )
+        )
+        return {"files": outputs.files, FAILURES: outputs[FAILURES]}
