@@ -48,8 +48,12 @@ def plain(records: list[bytes]) -> list[tuple[bytes, bytes]]:
     out = []
     for record in records:
         feature = tf.train.Example.FromString(record).features.feature
-        out.append((feature["image/filename"].bytes_list.value[0],
-                    feature["image/encoded"].bytes_list.value[0]))
+        out.append(
+            (
+                feature["image/filename"].bytes_list.value[0],
+                feature["image/encoded"].bytes_list.value[0],
+            )
+        )
     return out
 
 

@@ -31,7 +31,7 @@ def build(pipeline: beam.Pipeline, job: JobOptions, image_size: int) -> None:
             )
         )
     files = [source["files"] for source in sources] | "AllFiles" >> beam.Flatten()
-    images = files | "DecodeImages" >> DecodeImages(image_size, job.resize)
+    images = files | "DecodeImages" >> DecodeImages(image_size, job.resize, job.max_pixels)
     handler = HubImageEmbedder(job.model_handle, batch_size=job.batch_size)
     embedded = images["images"] | "EmbedImages" >> EmbedImages(handler)
     vectors = embedded["embeddings"]

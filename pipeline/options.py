@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms.bigquery import Method, parse_table
+from transforms.decode import DEFAULT_MAX_PIXELS
 from transforms.image_records import DEFAULT_IMAGE_FEATURE, DEFAULT_KEY_FEATURE
 from transforms.manifest import DEFAULT_COLUMN
 from transforms.model import DEFAULT_BATCH_SIZE, DEFAULT_MODEL_HANDLE
@@ -34,6 +35,7 @@ class JobOptions:
     image_size: int | None = None  # None: what the module declares, else 380
     resize: Resize = Resize.CENTER_CROP
     batch_size: int = DEFAULT_BATCH_SIZE
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
 
 def _positive_int(text: str) -> int:
@@ -146,6 +148,14 @@ def make_parser() -> argparse.ArgumentParser:
         "default: %(default)s",
     )
     model.add_argument(
+        "--max_pixels",
+        type=_positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help="images whose header declares more pixels are refused undecoded (a failure with "
+        "reason too_many_pixels); default: %(default)s",
+    )
+    model.add_argument(
         "--batch_size",
         type=_positive_int,
         default=DEFAULT_BATCH_SIZE,
@@ -185,6 +195,7 @@ def parse(argv: Sequence[str]) -> tuple[JobOptions, list[str]]:
         image_size=args.image_size,
         resize=args.resize,
         batch_size=args.batch_size,
+        max_pixels=args.max_pixels,
     )
     return job, beam_args
 

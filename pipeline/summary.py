@@ -10,6 +10,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.runners.runner import PipelineResult
 
 from transforms.records import METRICS_NAMESPACE, STAGES
+from transforms.write import FAILED_REASON, FAILED_STAGE
 
 SUMMARY_FILE = "summary.json"
 
@@ -30,7 +31,12 @@ def make_summary(counts: dict[str, int], seconds: float, model: str) -> dict[str
         "matched": counts.get("matched", 0),
         "embedded": embedded,
         "failed": counts.get("failed", 0),
-        "failed_by_stage": {stage: counts.get(f"failed_{stage}", 0) for stage in STAGES},
+        "failed_by_stage": {stage: counts.get(f"{FAILED_STAGE}{stage}", 0) for stage in STAGES},
+        "failed_by_reason": {
+            name[len(FAILED_REASON) :]: value
+            for name, value in sorted(counts.items())
+            if name.startswith(FAILED_REASON) and value
+        },
         "seconds": round(seconds, 3),
         "images_per_second": round(embedded / seconds, 3) if seconds > 0 else 0.0,
         "model": model,

@@ -37,11 +37,15 @@ def test_manifest_formats(tmp_path):
     table = write(tmp_path / "list.csv", 'id,path\n1,/a.jpg\n2,\n3,"/b, c.jpg"\n')
     entries = list(read_manifest(table, "path"))
     assert entries[0] == "/a.jpg" and entries[2] == "/b, c.jpg"
-    assert entries[1] == Failure(f"{table}#3", "read", "ManifestError: empty 'path'")
+    assert entries[1] == Failure(
+        f"{table}#3", "read", "bad_manifest_row", "ManifestError: empty 'path'"
+    )
     lines = write(tmp_path / "list.jsonl", '{"uri": "/a.jpg"}\n{"url": "/b.jpg"}\nnot json\n')
     entries = list(read_manifest(lines))
     assert entries[0] == "/a.jpg"
-    assert entries[1] == Failure(f"{lines}#2", "read", "ManifestError: no field 'uri'")
+    assert entries[1] == Failure(
+        f"{lines}#2", "read", "bad_manifest_row", "ManifestError: no field 'uri'"
+    )
     assert entries[2].uri == f"{lines}#3" and entries[2].error.startswith("JSONDecodeError")
     with pytest.raises(ValueError, match="no column 'uri'"):
         list(read_manifest(table))

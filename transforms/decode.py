@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import warnings
 
 import apache_beam as beam
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from transforms.color import to_rgb
 from transforms.preprocess import CROP_PADDING, Resize, to_model_input
+from transforms.reasons import EmptyFileError, PixelBudgetError
 from transforms.records import FAILURES, DecodedImage, Failure, ImageFile
 
-# Composited under transparent pixels, as a browser shows them on a white page.
-BACKGROUND = (255, 255, 255)
+# Refused from the header: 80 megapixels is 240 MB as 8-bit RGB, the size of the largest
+# common camera sensors. Pillow itself refuses more than 2 * Image.MAX_IMAGE_PIXELS (179 M).
+DEFAULT_MAX_PIXELS = 80_000_000
+
+# Pillow warns from 89 M pixels up; the budget above is this job's guard, and a refused image
+# is a failure record, not a warning.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 EXIF_ORIENTATION = 0x0112
 # Orientations whose upright image swaps width and height.
@@ -26,18 +34,6 @@ def draft_size(image_size: int, resize: Resize) -> tuple[int, int]:
     return side, side
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Converts any mode to RGB; transparency is composited on BACKGROUND."""
-    if image.mode == "RGB":
-        return image
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-    if not has_alpha:
-        return image.convert("RGB")
-    rgba = image.convert("RGBA")
-    canvas = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
-    return Image.alpha_composite(canvas, rgba).convert("RGB")
-
-
 def upright(image: Image.Image, orientation: int) -> Image.Image:
     """Applies the EXIF orientation; images without one are returned as they are, uncopied."""
     if orientation == 1:
@@ -45,8 +41,18 @@ def upright(image: Image.Image, orientation: int) -> Image.Image:
     return ImageOps.exif_transpose(image)
 
 
-def decode_image(data: bytes, image_size: int, resize: Resize = Resize.CENTER_CROP) -> np.ndarray:
-    """Decodes by content (not by file name) and preprocesses for the model; raises on bad input."""
+def decode_image(
+    data: bytes,
+    image_size: int,
+    resize: Resize = Resize.CENTER_CROP,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Decodes by content (not by file name) and preprocesses for the model; raises on bad input.
+
+    The first frame of an animation or multi-page file is used. An image whose header declares
+    more than `max_pixels` is refused before any pixel is decoded."""
+    if not data:
+        raise EmptyFileError("the file is empty (0 bytes)")
     try:
         image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
@@ -56,6 +62,11 @@ def decode_image(data: bytes, image_size: int, resize: Resize = Resize.CENTER_CR
         ) from None
     with image:
         width, height = image.size
+        if width * height > max_pixels:
+            raise PixelBudgetError(
+                f"{width}x{height} is {width * height:,} pixels, over the budget of "
+                f"{max_pixels:,} (--max_pixels)"
+            )
         # JPEGs decode at 1/2, 1/4 or 1/8 scale when that still covers the target (DCT scaling).
         image.draft("RGB", draft_size(image_size, resize))
         orientation = image.getexif().get(EXIF_ORIENTATION, 1)
@@ -64,20 +75,30 @@ def decode_image(data: bytes, image_size: int, resize: Resize = Resize.CENTER_CR
         return to_model_input(rgb, image_size, resize, full_size)
 
 
+def decode_or_failure(
+    uri: str,
+    data: bytes,
+    image_size: int,
+    resize: Resize = Resize.CENTER_CROP,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> DecodedImage | Failure:
+    """`decode_image` that never raises: any bad file becomes a decode failure."""
+    try:
+        return DecodedImage(uri, decode_image(data, image_size, resize, max_pixels))
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds on malformed files
+        return Failure.from_exception(uri, "decode", exc)
+
+
 class _DecodeFn(beam.DoFn):
-    def __init__(self, image_size: int, resize: Resize):
-        self._image_size = image_size
-        self._resize = resize
+    def __init__(self, image_size: int, resize: Resize, max_pixels: int):
+        self._args = (image_size, resize, max_pixels)
 
     def process(self, element: ImageFile):
-        try:
-            pixels = decode_image(element.data, self._image_size, self._resize)
-        except Exception as exc:  # noqa: BLE001 - any bad file becomes a failure record
-            yield beam.pvalue.TaggedOutput(
-                FAILURES, Failure.from_exception(element.uri, "decode", exc)
-            )
-            return
-        yield DecodedImage(element.uri, pixels)
+        result = decode_or_failure(element.uri, element.data, *self._args)
+        if isinstance(result, Failure):
+            yield beam.pvalue.TaggedOutput(FAILURES, result)
+        else:
+            yield result
 
 
 @dataclasses.dataclass
@@ -86,12 +107,13 @@ class DecodeImages(beam.PTransform):
 
     image_size: int
     resize: Resize = Resize.CENTER_CROP
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
     def __post_init__(self):
         super().__init__()
 
     def expand(self, files):
         outputs = files | "Decode" >> beam.ParDo(
-            _DecodeFn(self.image_size, self.resize)
+            _DecodeFn(self.image_size, self.resize, self.max_pixels)
         ).with_outputs(FAILURES, main="images")
         return {"images": outputs.images, FAILURES: outputs[FAILURES]}

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import apache_beam as beam
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
+from transforms import reasons
 from transforms.model import HubImageEmbedder
 from transforms.records import FAILURES, Embedding, Failure, describe_error
 
@@ -20,7 +21,7 @@ def batch_failures(dead_letter: tuple) -> Iterator[Failure]:
     message = last.split(": ", 1)[1] if ": " in last else ""
     error = describe_error(exc_type.__name__, message)
     for uri, _ in batch:
-        yield Failure(uri, "embed", error)
+        yield Failure(uri, "embed", reasons.MODEL_ERROR, error)
 
 
 @dataclasses.dataclass

@@ -1,4 +1,4 @@
-"""Byte-for-byte file access on any Beam filesystem."""
+"""Byte-for-byte file access on any Beam filesystem, with retries for transient errors."""
 
 from __future__ import annotations
 
@@ -6,6 +6,39 @@ from typing import BinaryIO
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.utils import retry
+
+READ_RETRIES = 4  # after the first try; delays of about 1, 2, 4 and 8 seconds
+FIRST_RETRY_DELAY_SECONDS = 1.0
+
+# Exception classes (matched anywhere in an exception's class hierarchy, by name, so that no
+# client library has to be imported here) that say "try again": server errors (5xx), throttling
+# (429), request timeouts (408), dropped or timed-out connections.
+_TRANSIENT = frozenset(
+    {
+        "ServerError",  # google.api_core: every 5xx
+        "TooManyRequests",
+        "RequestTimeout",
+        "ConnectionError",  # builtins (reset, refused, aborted) and requests
+        "TimeoutError",
+        "Timeout",  # requests
+        "ChunkedEncodingError",
+        "ProtocolError",  # urllib3
+        "IncompleteRead",
+        "RemoteDisconnected",
+    }
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors worth retrying; not found, permission and malformed requests are final."""
+    if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
+        return False
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & _TRANSIENT:
+        return True
+    code = getattr(exc, "code", None)
+    return isinstance(code, int) and (code >= 500 or code in (408, 429))
 
 
 def open_raw(uri: str) -> BinaryIO:
@@ -13,6 +46,12 @@ def open_raw(uri: str) -> BinaryIO:
     return FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
+@retry.with_exponential_backoff(
+    num_retries=READ_RETRIES,
+    initial_delay_secs=FIRST_RETRY_DELAY_SECONDS,
+    retry_filter=is_transient,
+)
 def read_bytes(uri: str) -> bytes:
+    """The whole file; transient errors are retried with exponential backoff, others raised."""
     with open_raw(uri) as handle:
         return handle.read()

@@ -10,7 +10,8 @@ from collections.abc import Iterator, Sequence
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.records import FAILURES, METRICS_NAMESPACE, Failure, ImageFile
+from transforms import reasons
+from transforms.records import FAILURES, METRICS_NAMESPACE, Failure, ImageFile, describe_error
 
 DEFAULT_KEY_FEATURE = "image/filename"
 DEFAULT_IMAGE_FEATURE = "image/encoded"
@@ -72,14 +73,17 @@ class _ParseFn(beam.DoFn):
         for (filename, record), fields in zip(batch, decoded, strict=True):
             self._matched.inc()
             if isinstance(fields, Exception):
-                failure = Failure.from_exception(record_uri(filename, None, record), "read", fields)
+                uri = record_uri(filename, None, record)
+                error = describe_error(type(fields).__name__, str(fields))
+                failure = Failure(uri, "read", reasons.NOT_AN_EXAMPLE, error)
                 yield beam.pvalue.TaggedOutput(FAILURES, failure)
                 continue
             key, image = fields
             uri = record_uri(filename, key.decode("utf-8", "replace") if key else None, record)
             if image is None:
                 missing = f"MissingFeature: no {self._features[1]!r} in the record"
-                yield beam.pvalue.TaggedOutput(FAILURES, Failure(uri, "read", missing))
+                failure = Failure(uri, "read", reasons.MISSING_FEATURE, missing)
+                yield beam.pvalue.TaggedOutput(FAILURES, failure)
                 continue
             yield ImageFile(uri, image)
 

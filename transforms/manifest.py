@@ -7,8 +7,9 @@ import io
 import json
 from collections.abc import Iterator
 
+from transforms import reasons
 from transforms.fs import open_raw
-from transforms.records import Failure
+from transforms.records import Failure, describe_error
 
 DEFAULT_COLUMN = "uri"
 
@@ -42,13 +43,15 @@ def read_manifest(uri: str, column: str = DEFAULT_COLUMN) -> Iterator[str | Fail
             try:
                 record = json.loads(line)
             except ValueError as exc:
-                yield Failure.from_exception(f"{uri}#{number}", "read", exc)
+                error = describe_error(type(exc).__name__, str(exc))
+                yield Failure(f"{uri}#{number}", "read", reasons.BAD_MANIFEST_ROW, error)
                 continue
             value = record.get(column) if isinstance(record, dict) else None
             if isinstance(value, str) and value.strip():
                 yield value.strip()
             else:
-                yield Failure(f"{uri}#{number}", "read", f"ManifestError: no field {column!r}")
+                error = f"ManifestError: no field {column!r}"
+                yield Failure(f"{uri}#{number}", "read", reasons.BAD_MANIFEST_ROW, error)
 
 
 def _csv_rows(uri: str, text: io.TextIOWrapper, column: str) -> Iterator[str | Failure]:
@@ -64,4 +67,5 @@ def _csv_rows(uri: str, text: io.TextIOWrapper, column: str) -> Iterator[str | F
             yield value.strip()
         else:
             # The header is line 1, so a row's number is its reader line number.
-            yield Failure(f"{uri}#{reader.line_num}", "read", f"ManifestError: empty {column!r}")
+            error = f"ManifestError: empty {column!r}"
+            yield Failure(f"{uri}#{reader.line_num}", "read", reasons.BAD_MANIFEST_ROW, error)

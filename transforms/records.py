@@ -7,6 +7,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from transforms.reasons import classify
+
 # Every metric of the job lives under this namespace; the run summary reads it back.
 METRICS_NAMESPACE = "embeddings"
 
@@ -52,12 +54,13 @@ class Failure(NamedTuple):
     """An image that could not be embedded, the stage that gave up on it, and why."""
 
     uri: str
-    stage: str
-    error: str
+    stage: str  # read | decode | embed
+    reason: str  # a word from transforms/reasons.py
+    error: str  # "ExceptionClass: message"
 
     @classmethod
     def from_exception(cls, uri: str, stage: str, exc: BaseException) -> Failure:
-        return cls(uri, stage, describe_error(type(exc).__name__, str(exc)))
+        return cls(uri, stage, classify(stage, exc), describe_error(type(exc).__name__, str(exc)))
 
     def to_json(self) -> str:
         return json.dumps(self._asdict(), ensure_ascii=False)

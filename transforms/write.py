@@ -11,6 +11,10 @@ from apache_beam.metrics import Metrics
 from transforms.example import embedding_example
 from transforms.records import METRICS_NAMESPACE, STAGES, Embedding, Failure
 
+# Counter name prefixes, read back by the run summary.
+FAILED_STAGE = "failed_stage_"
+FAILED_REASON = "failed_reason_"
+
 EMBEDDINGS_PREFIX = "embeddings"
 FAILURES_PREFIX = "failures"
 
@@ -29,12 +33,17 @@ class _FailureJsonFn(beam.DoFn):
     def __init__(self):
         self._failed = Metrics.counter(METRICS_NAMESPACE, "failed")
         self._by_stage = {
-            stage: Metrics.counter(METRICS_NAMESPACE, f"failed_{stage}") for stage in STAGES
+            stage: Metrics.counter(METRICS_NAMESPACE, f"{FAILED_STAGE}{stage}") for stage in STAGES
         }
+        self._by_reason: dict[str, Metrics.DelegatingCounter] = {}
 
     def process(self, failure: Failure):
         self._failed.inc()
         self._by_stage[failure.stage].inc()
+        if failure.reason not in self._by_reason:  # reasons are a small fixed vocabulary
+            name = f"{FAILED_REASON}{failure.reason}"
+            self._by_reason[failure.reason] = Metrics.counter(METRICS_NAMESPACE, name)
+        self._by_reason[failure.reason].inc()
         yield failure.to_json()
 
 
