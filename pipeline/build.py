@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from pipeline.options import JobOptions
+from pipeline.options import JobOptions, Sharing
 from transforms.bigquery import WriteEmbeddingsToBigQuery
 from transforms.decode import DecodeImages
 from transforms.embed import EmbedImages
@@ -32,7 +32,13 @@ def build(pipeline: beam.Pipeline, job: JobOptions, image_size: int) -> None:
         )
     files = [source["files"] for source in sources] | "AllFiles" >> beam.Flatten()
     images = files | "DecodeImages" >> DecodeImages(image_size, job.resize, job.max_pixels)
-    handler = HubImageEmbedder(job.model_handle, batch_size=job.batch_size)
+    handler = HubImageEmbedder(
+        job.model_handle,
+        batch_size=job.batch_size,
+        precision=job.precision,
+        jit_compile=job.jit_compile,
+        share_across_processes=job.model_sharing is Sharing.MACHINE,
+    )
     embedded = images["images"] | "EmbedImages" >> EmbedImages(handler)
     vectors = embedded["embeddings"]
     _ = vectors | "WriteEmbeddings" >> WriteEmbeddings(job.output, job.model_handle)

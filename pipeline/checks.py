@@ -8,10 +8,15 @@ import uuid
 from collections.abc import Sequence
 
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
+from apache_beam.options.pipeline_options import (
+    GoogleCloudOptions,
+    PipelineOptions,
+    StandardOptions,
+)
 
 from pipeline.options import JobOptions, UsageError
 from transforms import signature
+from transforms.accelerate import UnsupportedPrecisionError, require_support
 from transforms.bigquery import Method
 from transforms.manifest import read_manifest
 from transforms.model_files import is_url, local_model_path
@@ -35,9 +40,22 @@ def check_job(job: JobOptions, beam_args: Sequence[str]) -> int:
     check_patterns("--input_tfrecord", job.input_tfrecords)
     check_manifests(job.input_manifests, job.manifest_column)
     check_output_writable(job.output)
+    options = PipelineOptions(list(beam_args))
     if job.output_table:
-        check_bigquery(job.bigquery_method, PipelineOptions(list(beam_args)))
+        check_bigquery(job.bigquery_method, options)
+    if runs_here(options):
+        try:
+            require_support(job.precision)
+        except UnsupportedPrecisionError as exc:
+            raise UsageError(str(exc)) from None
     return model_image_size(job.model_handle, job.image_size)
+
+
+def runs_here(options: PipelineOptions) -> bool:
+    """Whether the workers are this machine (DirectRunner, the default), so that its hardware
+    is theirs."""
+    runner = options.view_as(StandardOptions).runner
+    return runner is None or "Direct" in str(runner) or "Prism" in str(runner)
 
 
 def check_patterns(flag: str, patterns: Sequence[str]) -> None:

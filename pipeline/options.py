@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import enum
 from collections.abc import Sequence
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipeline import accelerator
+from transforms.accelerate import Precision
 from transforms.bigquery import Method, parse_table
 from transforms.decode import DEFAULT_MAX_PIXELS
 from transforms.image_records import DEFAULT_IMAGE_FEATURE, DEFAULT_KEY_FEATURE
@@ -18,6 +21,11 @@ from transforms.preprocess import Resize
 
 class UsageError(ValueError):
     """A flag or value that stops the job before launch; the message says what to fix."""
+
+
+class Sharing(enum.StrEnum):
+    PROCESS = "process"  # one model per worker process (RunInference's default)
+    MACHINE = "machine"  # one model per machine, served to all its worker processes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +44,10 @@ class JobOptions:
     resize: Resize = Resize.CENTER_CROP
     batch_size: int = DEFAULT_BATCH_SIZE
     max_pixels: int = DEFAULT_MAX_PIXELS
+    precision: Precision = Precision.FLOAT32
+    jit_compile: bool = False
+    model_sharing: Sharing = Sharing.PROCESS
+    accelerator: str | None = None
 
 
 def _positive_int(text: str) -> int:
@@ -156,10 +168,39 @@ def make_parser() -> argparse.ArgumentParser:
         "reason too_many_pixels); default: %(default)s",
     )
     model.add_argument(
+        "--precision",
+        type=Precision,
+        choices=list(Precision),
+        default=Precision.FLOAT32,
+        help="float32; bfloat16 (CPUs with AVX512_BF16 or AMX); float16 (mixed precision on "
+        "NVIDIA GPUs); default: %(default)s",
+    )
+    model.add_argument(
+        "--jit_compile",
+        action="store_true",
+        help="compile the model with XLA (often faster on GPUs and TPUs)",
+    )
+    model.add_argument(
+        "--model_sharing",
+        type=Sharing,
+        choices=list(Sharing),
+        default=Sharing.PROCESS,
+        help="process: one model per worker process; machine: one per machine, shared by its "
+        "worker processes (RunInference's large_model); default: %(default)s",
+    )
+    model.add_argument(
         "--batch_size",
         type=_positive_int,
         default=DEFAULT_BATCH_SIZE,
         help="images per model call; default: %(default)s",
+    )
+    workers = parser.add_argument_group("Dataflow workers")
+    workers.add_argument(
+        "--accelerator",
+        metavar="TYPE:COUNT",
+        help="GPU (nvidia-l4:1, nvidia-tesla-t4:1, ...) or TPU (tpu-v5-lite-podslice:1x1, "
+        "tpu-v6e-slice:1x1) for each worker; expands into the Dataflow options it needs "
+        "(see pipeline/accelerator.py)",
     )
     return parser
 
@@ -175,6 +216,11 @@ def parse(argv: Sequence[str]) -> tuple[JobOptions, list[str]]:
         )
     if not (args.inputs or args.input_manifests or args.input_tfrecords):
         raise UsageError("nothing to embed: give --input, --input_manifest or --input_tfrecord")
+    if args.accelerator:
+        try:
+            beam_args = [*beam_args, *accelerator.expand(args.accelerator, beam_args)]
+        except accelerator.AcceleratorError as exc:
+            raise UsageError(str(exc)) from None
     table = None
     if args.output_table:
         try:
@@ -196,6 +242,10 @@ def parse(argv: Sequence[str]) -> tuple[JobOptions, list[str]]:
         resize=args.resize,
         batch_size=args.batch_size,
         max_pixels=args.max_pixels,
+        precision=args.precision,
+        jit_compile=args.jit_compile,
+        model_sharing=args.model_sharing,
+        accelerator=args.accelerator,
     )
     return job, beam_args
 

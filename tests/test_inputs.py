@@ -133,7 +133,7 @@ def test_tfrecord_dataset_input_end_to_end(photo_folder, tiny_tf1_hub, tmp_path)
         (["--input_manifest", "{tmp}/missing.csv"], "cannot be read"),
         (["--input_manifest", "{tmp}/bad.csv"], "no column 'uri'"),
         (["--input_tfrecord", "{tmp}/nothing-*.tfrecord"], "matches no file"),
-        (["--input", "{tmp}/*.csv", "--output_table", "p:d.t"], "--temp_location"),
+        (["--input", "{tmp}/*.csv", "--output_table", "my-project:ds.emb"], "--temp_location"),
     ],
 )
 def test_checks_before_launch(extra, message, tiny_tf2, tmp_path, capsys):

@@ -89,7 +89,7 @@ def test_sources_and_sinks_are_read():
     assert job.bigquery_method is Method.STREAMING_INSERTS
 
 
-@pytest.mark.parametrize("table", ["emb", "proj:ds", "proj:ds.emb.x", "proj:d-s.emb", "Proj:ds.t"])
+@pytest.mark.parametrize("table", ["emb", "proj:ds", "proj:ds.e.m.b", "proj:d-s.emb", "Proj:ds.t"])
 def test_malformed_table_names_are_refused(table):
     with pytest.raises(UsageError, match="PROJECT:DATASET.TABLE"):
         parse(["--input", "a", "--output", "o", "--output_table", table])

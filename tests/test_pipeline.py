@@ -16,7 +16,11 @@ from tests.job import read_embeddings, read_failures, read_summary, run_job
 from tests.recipe import reference_eval
 from transforms.decode import decode_image
 
-MULTI_PROCESSING = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+MODES = {
+    "in_memory": ["--direct_running_mode=in_memory"],
+    "default": [],  # the job's own DirectRunner default: one worker thread per core
+    "multi_processing": ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+}
 
 
 def broken_files(folder: str) -> list[str]:
@@ -53,11 +57,11 @@ def assert_accounted(output: str, embedded: set[str], failed: set[str]) -> None:
     assert summary["seconds"] > 0 and summary["images_per_second"] > 0
 
 
-@pytest.mark.parametrize("mode", ["in_memory", "multi_processing"])
+@pytest.mark.parametrize("mode", sorted(MODES))
 def test_probe_sees_the_evaluation_recipe(photo_folder, probe, tmp_path, mode):
     folder, expected = photo_folder
     output = str(tmp_path / "out")
-    extra = MULTI_PROCESSING if mode == "multi_processing" else []
+    extra = MODES[mode]
     assert (
         run_job(
             "--input",
@@ -89,13 +93,13 @@ def test_probe_sees_the_evaluation_recipe(photo_folder, probe, tmp_path, mode):
     assert np.abs(got - unturned).mean() > 0.03
 
 
-@pytest.mark.parametrize("mode", ["in_memory", "multi_processing"])
+@pytest.mark.parametrize("mode", sorted(MODES))
 def test_bad_files_become_failures_and_the_rest_embeds(photo_folder, tiny_tf1_hub, tmp_path, mode):
     folder = str(tmp_path / "mixed")
     shutil.copytree(photo_folder[0], folder)
     broken = broken_files(folder)
     output = str(tmp_path / "out")
-    extra = MULTI_PROCESSING if mode == "multi_processing" else []
+    extra = MODES[mode]
     assert (
         run_job(
             "--input", f"{folder}/*", "--output", output, "--model_handle", tiny_tf1_hub, *extra

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
-import re
 from typing import Any
 
 import apache_beam as beam
@@ -22,12 +21,6 @@ SCHEMA = {
     ]
 }
 
-# PROJECT:DATASET.TABLE or PROJECT.DATASET.TABLE; a project may be domain-scoped (example.com:p).
-_TABLE = re.compile(
-    r"^(?P<project>(?:[a-z0-9-]+(?:\.[a-z0-9-]+)+:)?[a-z][a-z0-9-]*)"
-    r"[:.](?P<dataset>\w+)\.(?P<table>[\w-]+)$"
-)
-
 
 class Method(enum.StrEnum):
     FILE_LOADS = "file_loads"  # load jobs from files under --temp_location (batch default)
@@ -35,14 +28,20 @@ class Method(enum.StrEnum):
 
 
 def parse_table(text: str) -> str:
-    """Normalizes a table name to PROJECT:DATASET.TABLE; ValueError says what is wrong."""
-    match = _TABLE.match(text)
-    if not match:
+    """Normalizes PROJECT:DATASET.TABLE or PROJECT.DATASET.TABLE to the first form, with Beam's
+    own parser; ValueError says what is wrong."""
+    from apache_beam.io.gcp.bigquery_tools import parse_table_reference
+
+    try:
+        reference = parse_table_reference(text)
+    except ValueError:
+        reference = None
+    if reference is None or not reference.projectId:
         raise ValueError(
             f"{text!r} is not a BigQuery table name; write PROJECT:DATASET.TABLE or "
             "PROJECT.DATASET.TABLE (dataset: letters, digits, underscores)"
         )
-    return f"{match['project']}:{match['dataset']}.{match['table']}"
+    return f"{reference.projectId}:{reference.datasetId}.{reference.tableId}"
 
 
 def to_row(embedding: Embedding, model: str, embedded_at: str) -> dict[str, Any]:

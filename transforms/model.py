@@ -11,6 +11,7 @@ import numpy as np
 from apache_beam.ml.inference.base import ModelHandler
 
 from transforms import signature
+from transforms.accelerate import Precision, configure
 from transforms.model_files import local_model_path
 from transforms.records import METRICS_NAMESPACE
 
@@ -23,10 +24,16 @@ DEFAULT_BATCH_SIZE = 16
 class LoadedEmbedder:
     """A loaded module and the one function of it that maps uint8 images to feature vectors."""
 
-    def __init__(self, handle: str):
+    def __init__(
+        self,
+        handle: str,
+        precision: Precision = Precision.FLOAT32,
+        jit_compile: bool = False,
+    ):
         import tensorflow as tf
         import tensorflow_hub as hub
 
+        configure(precision)
         self.handle = handle
         self.module = hub.load(local_model_path(handle))
         self.choice = signature.of_loaded(self.module)
@@ -39,10 +46,13 @@ class LoadedEmbedder:
             def features(images):
                 return function(**{input_name: images})[output_name]
 
-        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
+        @tf.function(
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)],
+            jit_compile=jit_compile or None,
+        )
         def embed(images):
             # The module takes float images in [0, 1]; pixels travel as uint8 until here.
-            return features(tf.cast(images, tf.float32) / 255.0)
+            return tf.cast(features(tf.cast(images, tf.float32) / 255.0), tf.float32)
 
         self._embed = embed
 
@@ -63,16 +73,24 @@ class HubImageEmbedder(ModelHandler[np.ndarray, np.ndarray, LoadedEmbedder]):
         handle: str = DEFAULT_MODEL_HANDLE,
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
-        large_model: bool = False,
+        precision: Precision = Precision.FLOAT32,
+        jit_compile: bool = False,
+        share_across_processes: bool = False,
     ):
+        # Sharing across processes is RunInference's `large_model`: one copy per machine,
+        # served to every worker process of that machine.
         super().__init__(
-            min_batch_size=batch_size, max_batch_size=batch_size, large_model=large_model
+            min_batch_size=batch_size,
+            max_batch_size=batch_size,
+            large_model=share_across_processes,
         )
         self._handle = handle
+        self._precision = precision
+        self._jit_compile = jit_compile
 
     def load_model(self) -> LoadedEmbedder:
-        logger.info("Loading %s", self._handle)
-        return LoadedEmbedder(self._handle)
+        logger.info("Loading %s (%s)", self._handle, self._precision)
+        return LoadedEmbedder(self._handle, self._precision, self._jit_compile)
 
     def run_inference(
         self,

@@ -1,0 +1,242 @@
+"""Throughput and memory of the job on this machine, in one run, as ratios to the model alone.
+
+    python benchmarks/throughput.py [--model DIR] [--small 24] [--large 72] [--rss]
+
+Measures, with the command's defaults unless flags say otherwise:
+  (a) model alone: img/s of the handler's own loaded model at the pipeline's batch size;
+  (b) end to end: the command line over N photo-sized JPEGs (640x480, made from real photos),
+      marginal img/s = (large - small) / (t_large - t_small), so start-up and model loading
+      cancel out;
+  (c) decode and preprocess: img/s on one core;
+  (d) with --rss: peak resident memory (sum over the process tree) of runs with 1 and 2
+      workers, as threads and as processes, and as processes sharing one model.
+Without --model it exports untrained EfficientNet-B4 to .cache/models/b4-untrained once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_MODEL = os.path.join(ROOT, ".cache", "models", "b4-untrained")
+
+
+def ensure_model(path: str) -> str:
+    if not os.path.isdir(path):
+        subprocess.run(
+            [sys.executable, "-m", "pipeline.export_model", "--out", path, "--weights", "none"],
+            check=True,
+            cwd=ROOT,
+        )
+    return path
+
+
+def make_jpegs(folder: str, count: int) -> list[str]:
+    """Photo-sized JPEGs, each a different crop or flip of a real photo."""
+    from skimage import data
+    from sklearn.datasets import load_sample_images
+
+    photos = [
+        *load_sample_images().images,
+        data.coffee(),
+        data.chelsea(),
+        data.astronaut(),
+        data.rocket(),
+    ]
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for index in range(count):
+        image = Image.fromarray(photos[index % len(photos)])
+        shift = (index // len(photos)) % 5 * 8
+        image = image.crop((shift, 0, image.width - shift, image.height)).resize((640, 480))
+        if index // len(photos) % 2:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        path = os.path.join(folder, f"photo-{index:05d}.jpg")
+        image.save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def model_alone(model: str, batch_size: int, images: int, precision: str | None) -> float:
+    from transforms.accelerate import Precision
+    from transforms.model import LoadedEmbedder
+
+    embedder = LoadedEmbedder(model, Precision(precision or "float32"))
+    batch = np.random.default_rng(0).integers(0, 256, (batch_size, 380, 380, 3), np.uint8)
+    for _ in range(2):
+        embedder(batch)
+    batches = max(images // batch_size, 3)
+    start = time.perf_counter()
+    for _ in range(batches):
+        embedder(batch)
+    return batches * batch_size / (time.perf_counter() - start)
+
+
+def decode_per_core(paths: list[str]) -> float:
+    from transforms.decode import decode_image
+
+    blobs = []
+    for path in paths:
+        with open(path, "rb") as handle:
+            blobs.append(handle.read())
+    decode_image(blobs[0], 380)
+    start = time.perf_counter()
+    for blob in blobs:
+        decode_image(blob, 380)
+    return len(blobs) / (time.perf_counter() - start)
+
+
+class PeakRss:
+    """Samples the summed RSS of a process and all its descendants."""
+
+    def __init__(self, pid: int):
+        import psutil
+
+        self._root = psutil.Process(pid)
+        self.peak = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        import psutil
+
+        while not self._done.is_set():
+            try:
+                tree = [self._root, *self._root.children(recursive=True)]
+                total = 0
+                for process in tree:
+                    with contextlib.suppress(psutil.Error):  # a worker that just exited
+                        total += process.memory_info().rss
+                self.peak = max(self.peak, total)
+            except psutil.Error:
+                return
+            time.sleep(0.1)
+
+    def stop(self) -> int:
+        self._done.set()
+        self._thread.join()
+        return self.peak
+
+
+def run_job(folder: str, model: str, extra: list[str], rss: bool = False) -> dict:
+    output = tempfile.mkdtemp(prefix="bench-out-")
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline.run",
+        "--input",
+        f"{folder}/*.jpg",
+        "--output",
+        output,
+        "--model_handle",
+        model,
+        *extra,
+    ]
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    sampler = PeakRss(process.pid) if rss else None
+    _, err = process.communicate()
+    wall = time.perf_counter() - start
+    peak = sampler.stop() if sampler else 0
+    if process.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{err.decode()[-3000:]}")
+    with open(os.path.join(output, "summary.json")) as handle:
+        summary = json.load(handle)
+    return {"wall": wall, "peak_rss": peak, "summary": summary}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="SavedModel folder (default: untrained B4)")
+    parser.add_argument("--small", type=int, default=24)
+    parser.add_argument("--large", type=int, default=72)
+    parser.add_argument("--batch_size", type=int, default=None, help="default: the command's")
+    parser.add_argument("--precision", default=None, help="also pass --precision to both")
+    parser.add_argument("--job_args", default="", help="extra flags for the command, quoted")
+    parser.add_argument("--rss", action="store_true", help="also measure peak memory")
+    args = parser.parse_args()
+
+    from transforms.model import DEFAULT_BATCH_SIZE
+
+    model = ensure_model(args.model or DEFAULT_MODEL)
+    batch_size = args.batch_size or DEFAULT_BATCH_SIZE
+    extra = args.job_args.split()
+    if args.batch_size:
+        extra += ["--batch_size", str(args.batch_size)]
+    if args.precision:
+        extra += ["--precision", args.precision]
+    work = tempfile.mkdtemp(prefix="bench-")
+    large_paths = make_jpegs(os.path.join(work, "large"), args.large)
+    small = os.path.join(work, "small")
+    os.makedirs(small)
+    for path in large_paths[: args.small]:
+        os.link(path, os.path.join(small, os.path.basename(path)))
+
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"model: {model}; batch {batch_size}; precision {args.precision or 'default'}"
+    )
+    # float32 first: the mixed-precision rewrite is process-wide once enabled.
+    alone32 = model_alone(model, batch_size, args.large, None)
+    alone = (
+        model_alone(model, batch_size, args.large, args.precision) if args.precision else alone32
+    )
+    decode = decode_per_core(large_paths)
+    small_run = run_job(small, model, extra)
+    large_run = run_job(os.path.join(work, "large"), model, extra)
+    marginal = (args.large - args.small) / (large_run["wall"] - small_run["wall"])
+    print(f"(a) model alone, float32       {alone32:8.2f} img/s")
+    if args.precision:
+        print(
+            f"    model alone, {args.precision:<16} {alone:8.2f} img/s   "
+            f"ratio to float32 {alone / alone32:.3f}"
+        )
+    print(
+        f"(b) end to end, marginal       {marginal:8.2f} img/s   ratio to the model alone "
+        f"{marginal / alone:.3f}, to float32 model alone {marginal / alone32:.3f}"
+    )
+    print(
+        f"    runs: {args.small} images {small_run['wall']:.1f} s, "
+        f"{args.large} images {large_run['wall']:.1f} s"
+    )
+    print(f"(c) decode + preprocess        {decode:8.1f} img/s on one core")
+    if args.rss:
+        print(f"(d) peak RSS over the process tree, {args.small} images:")
+        peaks: dict[str, int] = {}
+        for label, flags in (
+            ("1 thread", ["--direct_running_mode=multi_threading", "--direct_num_workers=1"]),
+            ("2 threads", ["--direct_running_mode=multi_threading", "--direct_num_workers=2"]),
+            ("1 process", ["--direct_running_mode=multi_processing", "--direct_num_workers=1"]),
+            ("2 processes", ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]),
+            (
+                "2 processes, shared model",
+                [
+                    "--direct_running_mode=multi_processing",
+                    "--direct_num_workers=2",
+                    "--model_sharing=machine",
+                ],
+            ),
+        ):
+            peaks[label] = run_job(small, model, [*extra, *flags], rss=True)["peak_rss"]
+            base = "1 thread" if "thread" in label else "1 process"
+            print(
+                f"    {label:<28}{peaks[label] / 2**30:6.2f} GiB   "
+                f"ratio to {base} {peaks[label] / peaks[base]:.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""`--accelerator TYPE:COUNT` (GPUs) or `--accelerator TYPE:TOPOLOGY` (TPUs): one flag that
+expands into the Dataflow options a worker with that accelerator needs.
+
+GPUs: `worker_accelerator=type:...;count:...;install-nvidia-driver` as a Dataflow service
+option, a machine type that carries that GPU (unless --machine_type is given), and one SDK
+process per worker VM (`no_use_multiple_sdk_containers`), so that each GPU holds one model and
+the process's threads feed it. TPUs: `worker_accelerator=type:...;topology:...` and the
+matching machine type; the TPU recipes have not yet been run on hardware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from apache_beam.options.pipeline_options import PipelineOptions, WorkerOptions
+
+# GPU type -> a machine type that carries one such GPU.
+GPU_MACHINES = {
+    "nvidia-l4": "g2-standard-8",
+    "nvidia-tesla-t4": "n1-standard-8",
+    "nvidia-tesla-v100": "n1-standard-8",
+    "nvidia-tesla-a100": "a2-highgpu-1g",
+    "nvidia-a100-80gb": "a2-ultragpu-1g",
+    "nvidia-h100-80gb": "a3-highgpu-1g",
+}
+# TPU type -> machine type of a single-host slice.
+TPU_MACHINES = {
+    "tpu-v5-lite-podslice": "ct5lp-hightpu-1t",
+    "tpu-v6e-slice": "ct6e-standard-1t",
+}
+ONE_PROCESS_PER_VM = "no_use_multiple_sdk_containers"
+
+
+class AcceleratorError(ValueError):
+    """A malformed or unknown --accelerator value."""
+
+
+def expand(spec: str, beam_args: Sequence[str]) -> list[str]:
+    """The Beam flags that `--accelerator spec` stands for, given the flags already present."""
+    kind, _, amount = spec.partition(":")
+    if kind in TPU_MACHINES:
+        topology = amount or "1x1"
+        service = f"worker_accelerator=type:{kind};topology:{topology}"
+        machine = TPU_MACHINES[kind]
+    elif kind.startswith("nvidia-"):
+        count = amount or "1"
+        if not count.isdigit() or int(count) < 1:
+            raise AcceleratorError(
+                f"--accelerator {spec!r}: the GPU count must be a positive integer"
+            )
+        service = f"worker_accelerator=type:{kind};count:{count};install-nvidia-driver"
+        machine = GPU_MACHINES.get(kind)
+    else:
+        raise AcceleratorError(
+            f"--accelerator {spec!r}: expected an NVIDIA GPU type (e.g. nvidia-l4:1) or one of "
+            f"{sorted(TPU_MACHINES)} with a topology (e.g. tpu-v5-lite-podslice:1x1)"
+        )
+    flags = [f"--dataflow_service_options={service}", f"--experiments={ONE_PROCESS_PER_VM}"]
+    if not PipelineOptions(list(beam_args)).view_as(WorkerOptions).machine_type:
+        if machine is None:
+            raise AcceleratorError(
+                f"--accelerator {spec!r}: no default machine type for {kind}; give --machine_type"
+            )
+        flags.append(f"--machine_type={machine}")
+    return flags

@@ -1,0 +1,140 @@
+"""Dataflow, offline: accelerator flags, the translated job (no submission), the packaging."""
+
+from __future__ import annotations
+
+import tarfile
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import DebugOptions, PipelineOptions
+from apache_beam.runners.dataflow.internal import apiclient
+from apache_beam.runners.portability.stager import Stager
+
+from pipeline import accelerator
+from pipeline.build import build
+from pipeline.options import UsageError, parse
+
+PROJECT_FLAGS = [
+    "--runner=DataflowRunner",
+    "--dry_run=True",
+    "--project=my-project",
+    "--region=us-central1",
+    "--temp_location=gs://my-bucket/tmp",
+    "--no_auth",
+    "--sdk_location=container",
+    "--setup_file=./setup.py",
+]
+STEPS = {
+    "ReadImages",
+    "DecodeImages",
+    "EmbedImages",
+    "WriteEmbeddings",
+    "WriteBigQuery",
+    "AllFiles",
+    "AllFailures",
+    "WriteFailures",
+}
+
+
+@pytest.mark.parametrize(
+    ("spec", "given", "expected"),
+    [
+        (
+            "nvidia-l4:1",
+            [],
+            [
+                "--dataflow_service_options=worker_accelerator=type:nvidia-l4;count:1;"
+                "install-nvidia-driver",
+                "--experiments=no_use_multiple_sdk_containers",
+                "--machine_type=g2-standard-8",
+            ],
+        ),
+        (
+            "nvidia-tesla-t4",
+            ["--machine_type=n1-highmem-4"],
+            [
+                "--dataflow_service_options=worker_accelerator=type:nvidia-tesla-t4;count:1;"
+                "install-nvidia-driver",
+                "--experiments=no_use_multiple_sdk_containers",
+            ],
+        ),
+        (
+            "tpu-v5-lite-podslice:2x2",
+            [],
+            [
+                "--dataflow_service_options=worker_accelerator=type:tpu-v5-lite-podslice;"
+                "topology:2x2",
+                "--experiments=no_use_multiple_sdk_containers",
+                "--machine_type=ct5lp-hightpu-1t",
+            ],
+        ),
+    ],
+)
+def test_accelerator_expansion(spec, given, expected):
+    assert accelerator.expand(spec, given) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("nvidia-l4:zero", "positive integer"),
+        ("nvidia-b200:1", "give --machine_type"),
+        ("tpu-v9:1x1", "expected an NVIDIA GPU type"),
+    ],
+)
+def test_bad_accelerators_stop_before_launch(spec, message):
+    with pytest.raises(UsageError, match=message):
+        parse(["--input", "a", "--output", "o", "--accelerator", spec])
+
+
+def test_the_job_translates_for_dataflow_with_gpu_workers():
+    job, beam_args = parse(
+        [
+            "--input",
+            "gs://my-bucket/photos/*.jpg",
+            "--output",
+            "gs://my-bucket/out",
+            "--output_table",
+            "my-project:images.embeddings",
+            "--accelerator",
+            "nvidia-l4:1",
+            *PROJECT_FLAGS,
+        ]
+    )
+    pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
+    build(pipeline, job, 380)
+    result = pipeline.run()  # a dry run: translated, not submitted
+
+    options = result.job.options
+    assert "no_use_multiple_sdk_containers" in options.view_as(DebugOptions).experiments
+    environment = apiclient.Environment(
+        packages=[],
+        options=options,
+        environment_version="8",
+        proto_pipeline_staged_url="gs://my-bucket/staging/pipeline.pb",
+        proto_pipeline=result.job.proto_pipeline,
+    ).proto
+    assert list(environment.service_options) == [
+        "worker_accelerator=type:nvidia-l4;count:1;install-nvidia-driver"
+    ]
+    assert environment.worker_pools[0].machine_type == "g2-standard-8"
+    names = {t.unique_name for t in result.job.proto_pipeline.components.transforms.values()}
+    assert names >= STEPS
+    assert {"EmbedImages/RunInference", "DecodeImages/Decode", "ReadImages/ReadBytes"} <= names
+
+
+def test_setup_file_packages_pipeline_and_transforms(tmp_path):
+    options = PipelineOptions(["--setup_file=./setup.py"])
+    resources = Stager.create_job_resources(options, str(tmp_path))
+    assert resources
+    archive = next(tmp_path.glob("*.tar.gz"))
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+    for module in (
+        "pipeline/run.py",
+        "pipeline/accelerator.py",
+        "transforms/model.py",
+        "transforms/decode.py",
+        "setup.py",
+    ):
+        assert any(name.endswith(module) for name in names), module

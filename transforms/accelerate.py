@@ -1,0 +1,85 @@
+"""How the loaded model runs on the worker's hardware: precision, GPU memory, XLA.
+
+TensorFlow's graph rewrites do the mixed precision: on a CPU with bfloat16 instructions oneDNN
+runs the convolutions in bfloat16 (`auto_mixed_precision_onednn_bfloat16`); on an NVIDIA GPU
+`auto_mixed_precision` runs them in float16. The saved weights stay float32 and so do the
+outputs. These are process-wide settings, made before the model's function is first traced,
+which suits a worker process that serves one model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+
+logger = logging.getLogger(__name__)
+
+
+class Precision(enum.StrEnum):
+    FLOAT32 = "float32"
+    BFLOAT16 = "bfloat16"  # CPUs with AVX512_BF16 or AMX
+    FLOAT16 = "float16"  # NVIDIA GPUs
+
+
+class UnsupportedPrecisionError(RuntimeError):
+    """The requested precision has no hardware support here."""
+
+
+def cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def has_bfloat16_cpu() -> bool:
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+def gpus() -> list:
+    import tensorflow as tf
+
+    return tf.config.list_physical_devices("GPU")
+
+
+def require_support(precision: Precision) -> None:
+    """Raises UnsupportedPrecisionError, saying what to use, where this machine cannot run
+    `precision`."""
+    if precision is Precision.FLOAT32:
+        return
+    devices = gpus()
+    if precision is Precision.FLOAT16 and not devices:
+        raise UnsupportedPrecisionError(
+            "--precision float16 needs an NVIDIA GPU and this machine has none; use bfloat16 "
+            "on a CPU with AVX512_BF16 or AMX, or float32"
+        )
+    if precision is Precision.BFLOAT16 and (devices or not has_bfloat16_cpu()):
+        where = "has a GPU" if devices else "has a CPU without AVX512_BF16 or AMX"
+        raise UnsupportedPrecisionError(
+            f"--precision bfloat16 runs on CPUs with AVX512_BF16 or AMX and this machine "
+            f"{where}: use float16 on GPUs, or float32"
+        )
+
+
+def configure(precision: Precision) -> None:
+    """Sets TensorFlow up for this worker; raises UnsupportedPrecisionError with what to use."""
+    import tensorflow as tf
+
+    require_support(precision)
+    for gpu in gpus():
+        # Take GPU memory as needed, not all of it at start; a RuntimeError means an earlier
+        # model in this process already initialized the GPU.
+        with contextlib.suppress(RuntimeError):
+            tf.config.experimental.set_memory_growth(gpu, True)
+    rewrite = {
+        Precision.FLOAT16: "auto_mixed_precision",
+        Precision.BFLOAT16: "auto_mixed_precision_onednn_bfloat16",
+    }.get(precision)
+    if rewrite:
+        tf.config.optimizer.set_experimental_options({rewrite: True})
+        logger.info("Running the model in mixed precision: %s", precision)
