@@ -16,6 +16,7 @@ REQUIRED = [
 TEST = [
     "pytest==9.2.0",
     "hypothesis==6.170.17",
+    "psutil==7.2.2",  # benchmarks/throughput.py --rss
     "ruff==0.17.6",
     # Real photos for the tests ship inside these wheels.
     "scikit-image==0.26.0",

@@ -59,9 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    logger.info(
-        "Embedding %s with %s at %dx%d", list(job.inputs), job.model_handle, image_size, image_size
-    )
+    logger.info("Embedding with %s at %dx%d", job.model_handle, image_size, image_size)
     pipeline = beam.Pipeline(options=PipelineOptions(local_defaults(beam_args)))
     build(pipeline, job, image_size)
     start = time.perf_counter()

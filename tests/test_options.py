@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from pipeline.options import JobOptions, UsageError, make_parser, parse
+from pipeline.run import local_defaults
 from transforms.bigquery import Method
 from transforms.model import DEFAULT_MODEL_HANDLE
 from transforms.preprocess import Resize
@@ -128,3 +131,14 @@ def test_help_lists_our_flags_with_defaults():
         assert flag in text
     assert DEFAULT_MODEL_HANDLE in text.replace("\n", "").replace(" ", "")
     assert "default: center_crop" in text and "default: 16" in text
+
+
+def test_local_runs_get_one_worker_thread_per_core():
+    assert local_defaults([]) == [
+        "--direct_running_mode=multi_threading",
+        f"--direct_num_workers={os.cpu_count()}",
+    ]
+    chosen = ["--direct_running_mode=in_memory"]
+    assert local_defaults(chosen) == chosen
+    dataflow = ["--runner=DataflowRunner", "--project=my-project"]
+    assert local_defaults(dataflow) == dataflow

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
-import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.fs import read_bytes
@@ -111,6 +110,8 @@ def of_saved_model(path: str) -> Choice:
 
 
 def _dtype(info) -> str:
+    import tensorflow as tf
+
     return tf.dtypes.as_dtype(info.dtype).name
 
 
