@@ -10,6 +10,9 @@ import tensorflow as tf
 
 from pipeline.run import main
 
+# Two DirectRunner worker processes: what Dataflow's separate workers look like, locally.
+MULTI_PROCESSING = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+
 
 def run_job(*args: str) -> int:
     """The command line, in this process: `python -m pipeline.run ARGS`."""

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
-EXIF_ORIENTATION = 0x0112
+from tests.photos import EXIF_ORIENTATION
 
 
 def _photo(width: int = 300, height: int = 200) -> Image.Image:

@@ -13,11 +13,9 @@ import pytest
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from tests.job import read_embeddings, run_job
+from tests.job import MULTI_PROCESSING, read_embeddings, run_job
 from transforms.accelerate import has_bfloat16_cpu
 from transforms.model import HubImageEmbedder
-
-MULTI_PROCESSING = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 
 
 class CountingEmbedder(HubImageEmbedder):

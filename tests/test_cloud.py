@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from tests import emulators
-from tests.job import read_embeddings, read_failures, read_summary, run_job
+from tests.job import MULTI_PROCESSING, read_embeddings, read_failures, read_summary, run_job
 
-MULTI_PROCESSING = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 PHOTOS = ("china.jpg", "coffee.png", "chelsea.png", "astronaut-exif6.jpg")
 
 

@@ -12,14 +12,14 @@ import pytest
 from PIL import Image
 
 from tests import models
-from tests.job import read_embeddings, read_failures, read_summary, run_job
+from tests.job import MULTI_PROCESSING, read_embeddings, read_failures, read_summary, run_job
 from tests.recipe import reference_eval
 from transforms.decode import decode_image
 
 MODES = {
     "in_memory": ["--direct_running_mode=in_memory"],
     "default": [],  # the job's own DirectRunner default: one worker thread per core
-    "multi_processing": ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+    "multi_processing": MULTI_PROCESSING,
 }
 
 

@@ -10,11 +10,10 @@ import tensorflow as tf
 from PIL import Image
 
 from tests import photos
+from tests.photos import EXIF_ORIENTATION
 from tests.recipe import reference_eval
 from transforms.decode import decode_image, draft_size
 from transforms.preprocess import Resize, center_crop_box
-
-EXIF_ORIENTATION = 0x0112
 
 
 def encode(pixels: np.ndarray, fmt: str = "PNG", **kwargs) -> bytes:
