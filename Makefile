@@ -18,9 +18,8 @@ $(VENV)/installed: setup.py
 	$(VENV)/bin/python -m pipeline.export_model --out $@ --weights none
 
 demo: $(VENV)/installed $(if $(findstring ://,$(MODEL)),,$(MODEL))
-	rm -rf $(DEMO_OUT)
 	$(VENV)/bin/python -m pipeline.run --input 'samples/images/*' --output $(DEMO_OUT) \
-		--model_handle $(MODEL)
+		--model_handle $(MODEL) --overwrite
 	@echo "Outputs in $(DEMO_OUT):" && ls $(DEMO_OUT)
 
 test: $(VENV)/installed

@@ -14,6 +14,7 @@ from apache_beam.options.pipeline_options import (
     StandardOptions,
 )
 
+from pipeline import earlier_results
 from pipeline.options import JobOptions, UsageError
 from transforms import signature
 from transforms.accelerate import UnsupportedPrecisionError, require_support
@@ -40,6 +41,8 @@ def check_job(job: JobOptions, beam_args: Sequence[str]) -> int:
     check_patterns("--input_tfrecord", job.input_tfrecords)
     check_manifests(job.input_manifests, job.manifest_column)
     check_output_writable(job.output)
+    if not job.overwrite:
+        check_no_earlier_results(job.output)
     options = PipelineOptions(list(beam_args))
     if job.output_table:
         check_bigquery(job.bigquery_method, options)
@@ -94,6 +97,17 @@ def check_output_writable(output: str) -> None:
         raise UsageError(
             f"--output {output!r} is not writable: {type(exc).__name__}: {exc}"
         ) from None
+
+
+def check_no_earlier_results(output: str) -> None:
+    found = earlier_results.find(output)
+    if found:
+        shown = ", ".join(path.rsplit("/", 1)[-1] for path in found[:3])
+        more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+        raise UsageError(
+            f"--output {output!r} already holds the results of an earlier run ({shown}{more}); "
+            "pass --overwrite to delete them and write new ones, or choose another --output"
+        )
 
 
 def check_bigquery(method: Method, options: PipelineOptions) -> None:

@@ -48,6 +48,7 @@ class JobOptions:
     jit_compile: bool = False
     model_sharing: Sharing = Sharing.PROCESS
     accelerator: str | None = None
+    overwrite: bool = False
 
 
 def _positive_int(text: str) -> int:
@@ -121,6 +122,12 @@ def make_parser() -> argparse.ArgumentParser:
         required=True,
         metavar="DIR",
         help="folder for embeddings-*.tfrecord, failures-*.jsonl and summary.json",
+    )
+    outputs.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the results of an earlier run in --output before this one starts (without "
+        "it, a run into a folder that holds results stops before launch)",
     )
     outputs.add_argument(
         "--output_table",
@@ -246,6 +253,7 @@ def parse(argv: Sequence[str]) -> tuple[JobOptions, list[str]]:
         jit_compile=args.jit_compile,
         model_sharing=args.model_sharing,
         accelerator=args.accelerator,
+        overwrite=args.overwrite,
     )
     return job, beam_args
 

@@ -16,11 +16,12 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
-from pipeline import checks, summary  # noqa: E402
+from pipeline import checks, earlier_results, summary  # noqa: E402
 from pipeline.build import build  # noqa: E402
 from pipeline.options import UsageError, parse  # noqa: E402
 
-logger = logging.getLogger(__name__)
+# Named, not __name__: run as `python -m pipeline.run` this module is __main__.
+logger = logging.getLogger("pipeline.run")
 
 
 class _MisleadingBeamWarning(logging.Filter):
@@ -59,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
+    if job.overwrite:
+        earlier = earlier_results.find(job.output)
+        logger.info("Deleting %d files of an earlier run in %s", len(earlier), job.output)
+        earlier_results.delete(earlier)
     logger.info("Embedding with %s at %dx%d", job.model_handle, image_size, image_size)
     pipeline = beam.Pipeline(options=PipelineOptions(local_defaults(beam_args)))
     build(pipeline, job, image_size)

@@ -208,3 +208,35 @@ def test_the_module_entry_point(photo_folder, tiny_tf2, tmp_path):
     pngs = {os.path.join(folder, name) for name in expected if name.endswith(".png")}
     assert_accounted(output, pngs, set())
     assert f"Embedded {len(pngs)} of {len(pngs)} images" in done.stdout
+
+
+def test_a_folder_with_results_is_refused_or_overwritten(photo_folder, tiny_tf2, tmp_path, capsys):
+    folder, expected = photo_folder
+    output = str(tmp_path / "out")
+    everything = {os.path.join(folder, name) for name in expected}
+    assert (
+        run_job(
+            "--input",
+            f"{folder}/*",
+            "--output",
+            output,
+            "--model_handle",
+            tiny_tf2,
+            "--direct_running_mode=in_memory",
+        )
+        == 0
+    )
+    before = sorted(os.listdir(output))
+
+    pngs = f"{folder}/*.png"
+    assert run_job("--input", pngs, "--output", output, "--model_handle", tiny_tf2) == 2
+    assert "already holds the results of an earlier run" in capsys.readouterr().err
+    assert sorted(os.listdir(output)) == before
+    assert_accounted(output, everything, set())
+
+    # Two worker threads write two shards where the first run wrote one: nothing of the first
+    # run may remain beside them.
+    assert (
+        run_job("--input", pngs, "--output", output, "--model_handle", tiny_tf2, "--overwrite") == 0
+    )
+    assert_accounted(output, {uri for uri in everything if uri.endswith(".png")}, set())
