@@ -9,6 +9,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.runners.runner import PipelineResult
 
+from transforms.reasons import REASONS
 from transforms.records import METRICS_NAMESPACE, STAGES
 from transforms.write import FAILED_REASON, FAILED_STAGE
 
@@ -33,9 +34,9 @@ def make_summary(counts: dict[str, int], seconds: float, model: str) -> dict[str
         "failed": counts.get("failed", 0),
         "failed_by_stage": {stage: counts.get(f"{FAILED_STAGE}{stage}", 0) for stage in STAGES},
         "failed_by_reason": {
-            name[len(FAILED_REASON) :]: value
-            for name, value in sorted(counts.items())
-            if name.startswith(FAILED_REASON) and value
+            reason: counts[f"{FAILED_REASON}{reason}"]
+            for reason in sorted(REASONS)
+            if counts.get(f"{FAILED_REASON}{reason}")
         },
         "seconds": round(seconds, 3),
         "images_per_second": round(embedded / seconds, 3) if seconds > 0 else 0.0,

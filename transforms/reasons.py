@@ -16,6 +16,21 @@ TOO_MANY_PIXELS = "too_many_pixels"
 DECODE_ERROR = "decode_error"  # any other decode problem
 MODEL_ERROR = "model_error"
 
+REASONS = (
+    NOT_FOUND,
+    PERMISSION_DENIED,
+    READ_ERROR,
+    BAD_MANIFEST_ROW,
+    NOT_AN_EXAMPLE,
+    MISSING_FEATURE,
+    EMPTY_FILE,
+    NOT_AN_IMAGE,
+    TRUNCATED,
+    TOO_MANY_PIXELS,
+    DECODE_ERROR,
+    MODEL_ERROR,
+)
+
 
 class PixelBudgetError(ValueError):
     """An image whose header declares more pixels than the job will decode."""

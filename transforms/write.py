@@ -9,6 +9,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from transforms.example import embedding_example
+from transforms.reasons import REASONS
 from transforms.records import METRICS_NAMESPACE, STAGES, Embedding, Failure
 
 # Counter name prefixes, read back by the run summary.
@@ -35,14 +36,14 @@ class _FailureJsonFn(beam.DoFn):
         self._by_stage = {
             stage: Metrics.counter(METRICS_NAMESPACE, f"{FAILED_STAGE}{stage}") for stage in STAGES
         }
-        self._by_reason: dict[str, Metrics.DelegatingCounter] = {}
+        self._by_reason = {
+            reason: Metrics.counter(METRICS_NAMESPACE, f"{FAILED_REASON}{reason}")
+            for reason in REASONS
+        }
 
     def process(self, failure: Failure):
         self._failed.inc()
         self._by_stage[failure.stage].inc()
-        if failure.reason not in self._by_reason:  # reasons are a small fixed vocabulary
-            name = f"{FAILED_REASON}{failure.reason}"
-            self._by_reason[failure.reason] = Metrics.counter(METRICS_NAMESPACE, name)
         self._by_reason[failure.reason].inc()
         yield failure.to_json()
 
