@@ -1,4 +1,5 @@
-# Custom worker container for Dataflow GPU workers (and the Flex Template launcher image).
+# Custom worker container for Dataflow workers, and the Flex Template launcher image: one image
+# serves both (README, "Runs on a schedule").
 #
 #   docker build -t REGION-docker.pkg.dev/PROJECT/REPO/b4-embeddings:latest .
 #
@@ -15,6 +16,11 @@ COPY transforms ./transforms
 RUN pip install --no-cache-dir "tensorflow[and-cuda]==2.21.0" . \
     && pip check \
     && python -c "import tensorflow_hub, transforms.model, pipeline.run"
+
+# The Flex Template launcher runs the command (pipeline/run.py) with the template's parameters.
+COPY --from=gcr.io/dataflow-templates-base/python311-template-launcher-base:latest \
+    /opt/google/dataflow/python_template_launcher /opt/google/dataflow/python_template_launcher
+ENV FLEX_TEMPLATE_PYTHON_PY_FILE=/opt/b4-embeddings/pipeline/run.py
 
 # Dataflow starts workers through Beam's boot program, which the base image holds.
 ENTRYPOINT ["/opt/apache/beam/boot"]

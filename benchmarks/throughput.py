@@ -131,8 +131,12 @@ class PeakRss:
         return self.peak
 
 
-def run_job(folder: str, model: str, extra: list[str], rss: bool = False) -> dict:
-    output = tempfile.mkdtemp(prefix="bench-out-")
+def run_job(
+    folder: str, model: str, extra: list[str], rss: bool = False, output: str | None = None
+) -> dict:
+    """The command over `folder`'s JPEGs in a process of its own, into `output` (default: a new
+    temporary folder): wall seconds, peak RSS of its process tree (with rss) and summary.json."""
+    output = output or tempfile.mkdtemp(prefix="bench-out-")
     command = [
         sys.executable,
         "-m",

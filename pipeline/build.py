@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from pipeline.earlier_results import embeddings_pattern
 from pipeline.options import JobOptions, Sharing
 from transforms.bigquery import WriteEmbeddingsToBigQuery
 from transforms.decode import DecodeImages
 from transforms.embed import EmbedImages
+from transforms.history import EARLIER, MATCHED, KeepNew, ReadEarlierRecords
 from transforms.image_records import ReadImageRecords
 from transforms.model import HubImageEmbedder
 from transforms.read import ReadImages
@@ -16,21 +18,31 @@ from transforms.write import WriteEmbeddings, WriteFailures
 
 
 def build(pipeline: beam.Pipeline, job: JobOptions, image_size: int) -> None:
-    sources = []
+    """Wires the job; `job.run_id` must be set."""
+    assert job.run_id, "the run id is chosen before the job is built"
+    earlier = None
+    if job.skip_existing:
+        earlier = pipeline | "EarlierRecords" >> ReadEarlierRecords(embeddings_pattern(job.output))
+    sources, files = [], []
     if job.inputs or job.input_manifests:
-        sources.append(
-            pipeline
-            | "ReadImages" >> ReadImages(job.inputs, job.input_manifests, job.manifest_column)
+        images = pipeline | "ReadImages" >> ReadImages(
+            job.inputs, job.input_manifests, job.manifest_column, earlier
         )
+        sources.append(images)
+        files.append(images["files"])
     if job.input_tfrecords:
-        sources.append(
-            pipeline
-            | "ReadImageRecords"
-            >> ReadImageRecords(
-                job.input_tfrecords, job.tfrecord_key_feature, job.tfrecord_image_feature
-            )
+        records = pipeline | "ReadImageRecords" >> ReadImageRecords(
+            job.input_tfrecords, job.tfrecord_key_feature, job.tfrecord_image_feature
         )
-    files = [source["files"] for source in sources] | "AllFiles" >> beam.Flatten()
+        sources.append(records)
+        record_files = records["files"]
+        if earlier is not None:
+            # Records are read whole with their file, so their skip comes after the read.
+            record_files = {MATCHED: record_files, EARLIER: earlier} | "KeepNewRecords" >> KeepNew(
+                once_per_uri=False, count_matched=False
+            )
+        files.append(record_files)
+    files = files | "AllFiles" >> beam.Flatten()
     images = files | "DecodeImages" >> DecodeImages(image_size, job.resize, job.max_pixels)
     handler = HubImageEmbedder(
         job.model_handle,
@@ -41,7 +53,7 @@ def build(pipeline: beam.Pipeline, job: JobOptions, image_size: int) -> None:
     )
     embedded = images["images"] | "EmbedImages" >> EmbedImages(handler)
     vectors = embedded["embeddings"]
-    _ = vectors | "WriteEmbeddings" >> WriteEmbeddings(job.output, job.model_handle)
+    _ = vectors | "WriteEmbeddings" >> WriteEmbeddings(job.output, job.model_handle, job.run_id)
     if job.output_table:
         _ = vectors | "WriteBigQuery" >> WriteEmbeddingsToBigQuery(
             job.output_table, job.model_handle, job.bigquery_method
@@ -50,5 +62,5 @@ def build(pipeline: beam.Pipeline, job: JobOptions, image_size: int) -> None:
     _ = (
         (*failures, images[FAILURES], embedded[FAILURES])
         | "AllFailures" >> beam.Flatten()
-        | "WriteFailures" >> WriteFailures(job.output)
+        | "WriteFailures" >> WriteFailures(job.output, job.run_id)
     )

@@ -41,7 +41,9 @@ def check_job(job: JobOptions, beam_args: Sequence[str]) -> int:
     check_patterns("--input_tfrecord", job.input_tfrecords)
     check_manifests(job.input_manifests, job.manifest_column)
     check_output_writable(job.output)
-    if not job.overwrite:
+    if job.skip_existing:
+        check_run_id_unused(job.output, job.run_id)
+    elif not job.overwrite:
         check_no_earlier_results(job.output)
     options = PipelineOptions(list(beam_args))
     if job.output_table:
@@ -106,7 +108,17 @@ def check_no_earlier_results(output: str) -> None:
         more = f" and {len(found) - 3} more" if len(found) > 3 else ""
         raise UsageError(
             f"--output {output!r} already holds the results of an earlier run ({shown}{more}); "
-            "pass --overwrite to delete them and write new ones, or choose another --output"
+            "pass --skip_existing to embed only new and changed images beside them, --overwrite "
+            "to delete them and embed everything again, or choose another --output"
+        )
+
+
+def check_run_id_unused(output: str, run: str | None) -> None:
+    found = earlier_results.find(output, run) if run else []
+    if found:
+        raise UsageError(
+            f"--output {output!r} already holds files of run {run!r} "
+            f"({found[0].rsplit('/', 1)[-1]}); give this run another --run_id"
         )
 
 

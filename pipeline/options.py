@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import enum
+import re
 from collections.abc import Sequence
 
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -49,6 +51,47 @@ class JobOptions:
     model_sharing: Sharing = Sharing.PROCESS
     accelerator: str | None = None
     overwrite: bool = False
+    skip_existing: bool = False
+    run_id: str | None = None  # None: chosen at launch, see new_run_id
+    quiet: bool = False
+    wait: bool = False
+
+
+# A run id names files (`embeddings-RUN-SSSSS-of-NNNNN.tfrecord`): letters, digits, `_.-`.
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def new_run_id() -> str:
+    """The launch time, UTC, to the millisecond (20261125T223919.042Z): run ids sort in the
+    order the runs started."""
+    now = datetime.datetime.now(datetime.UTC)
+    return f"{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z"
+
+
+def _run_id(text: str) -> str:
+    if not RUN_ID.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} cannot name files: use up to 64 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+    return text
+
+
+def _boolean(text: str) -> bool:
+    """A switch given a value, as Dataflow Flex Templates pass every parameter: --wait=true."""
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _switch(group: argparse._ArgumentGroup, flag: str, help: str) -> None:
+    """`--flag` alone turns it on; `--flag=true|false` says which."""
+    group.add_argument(
+        flag, nargs="?", const=True, default=False, type=_boolean, metavar="true|false", help=help
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -123,11 +166,24 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="folder for embeddings-*.tfrecord, failures-*.jsonl and summary.json",
     )
-    outputs.add_argument(
+    _switch(
+        outputs,
         "--overwrite",
-        action="store_true",
-        help="delete the results of an earlier run in --output before this one starts (without "
-        "it, a run into a folder that holds results stops before launch)",
+        "delete the results of earlier runs in --output before this one starts (without it or "
+        "--skip_existing, a run into a folder that holds results stops before launch)",
+    )
+    _switch(
+        outputs,
+        "--skip_existing",
+        "add to the results of earlier runs in --output: embed only images whose URI and "
+        "fingerprint (size and update time) no earlier record holds",
+    )
+    outputs.add_argument(
+        "--run_id",
+        type=_run_id,
+        metavar="ID",
+        help="names this run's files (embeddings-ID-*, failures-ID-*, summary-ID.json); "
+        "default: the launch time, UTC, e.g. 20261125T223919.042Z",
     )
     outputs.add_argument(
         "--output_table",
@@ -182,11 +238,7 @@ def make_parser() -> argparse.ArgumentParser:
         help="float32; bfloat16 (CPUs with AVX512_BF16 or AMX); float16 (mixed precision on "
         "NVIDIA GPUs); default: %(default)s",
     )
-    model.add_argument(
-        "--jit_compile",
-        action="store_true",
-        help="compile the model with XLA (often faster on GPUs and TPUs)",
-    )
+    _switch(model, "--jit_compile", "compile the model with XLA (often faster on GPUs and TPUs)")
     model.add_argument(
         "--model_sharing",
         type=Sharing,
@@ -200,6 +252,14 @@ def make_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=DEFAULT_BATCH_SIZE,
         help="images per model call; default: %(default)s",
+    )
+    run = parser.add_argument_group("reporting")
+    _switch(run, "--quiet", "no progress line and no progress messages; errors still show")
+    _switch(
+        run,
+        "--wait",
+        "on Dataflow, wait for the job to finish, reporting its progress, and write "
+        "summary.json (without it the command returns once the job is submitted)",
     )
     workers = parser.add_argument_group("Dataflow workers")
     workers.add_argument(
@@ -220,6 +280,10 @@ def parse(argv: Sequence[str]) -> tuple[JobOptions, list[str]]:
         raise UsageError(
             f"unknown flag(s) {', '.join(unknown)}: neither this job's (see --help) nor an "
             "Apache Beam pipeline option"
+        )
+    if args.overwrite and args.skip_existing:
+        raise UsageError(
+            "--overwrite deletes earlier results and --skip_existing adds to them: choose one"
         )
     if not (args.inputs or args.input_manifests or args.input_tfrecords):
         raise UsageError("nothing to embed: give --input, --input_manifest or --input_tfrecord")
@@ -254,6 +318,10 @@ def parse(argv: Sequence[str]) -> tuple[JobOptions, list[str]]:
         model_sharing=args.model_sharing,
         accelerator=args.accelerator,
         overwrite=args.overwrite,
+        skip_existing=args.skip_existing,
+        run_id=args.run_id or new_run_id(),
+        quiet=args.quiet,
+        wait=args.wait,
     )
     return job, beam_args
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -15,10 +16,13 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
 import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
+from apache_beam.runners.runner import PipelineResult, PipelineState  # noqa: E402
 
-from pipeline import checks, earlier_results, summary  # noqa: E402
+from pipeline import checks, earlier_results, remote, summary  # noqa: E402
 from pipeline.build import build  # noqa: E402
-from pipeline.options import UsageError, parse  # noqa: E402
+from pipeline.options import JobOptions, UsageError, parse  # noqa: E402
+from pipeline.progress import ProgressLine, heard_here  # noqa: E402
+from transforms.counters import listening  # noqa: E402
 
 # Named, not __name__: run as `python -m pipeline.run` this module is __main__.
 logger = logging.getLogger("pipeline.run")
@@ -52,9 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(_MisleadingBeamWarning())
-    logging.getLogger("pipeline").setLevel(logging.INFO)
     try:
         job, beam_args = parse(sys.argv[1:] if argv is None else argv)
+        logging.getLogger("pipeline").setLevel(logging.WARNING if job.quiet else logging.INFO)
         image_size = checks.check_job(job, beam_args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -62,24 +66,64 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if job.overwrite:
         earlier = earlier_results.find(job.output)
-        logger.info("Deleting %d files of an earlier run in %s", len(earlier), job.output)
+        logger.info("Deleting %d files of earlier runs in %s", len(earlier), job.output)
         earlier_results.delete(earlier)
-    logger.info("Embedding with %s at %dx%d", job.model_handle, image_size, image_size)
-    pipeline = beam.Pipeline(options=PipelineOptions(local_defaults(beam_args)))
+    logger.info(
+        "Run %s: embedding with %s at %dx%d", job.run_id, job.model_handle, image_size, image_size
+    )
+    beam_args = local_defaults(beam_args)
+    options = PipelineOptions(beam_args)
+    pipeline = beam.Pipeline(options=options)
     build(pipeline, job, image_size)
+    if checks.runs_here(options):
+        return _run_here(pipeline, job, heard_here(beam_args) and not job.quiet)
+    return _run_remote(pipeline, job, options)
+
+
+def _run_here(pipeline: beam.Pipeline, job: JobOptions, show_progress: bool) -> int:
+    start = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        if show_progress:
+            stack.enter_context(listening(stack.enter_context(ProgressLine())))
+        result = pipeline.run()
+        result.wait_until_finish()
+    _finish(result, job, time.perf_counter() - start)
+    return 0
+
+
+def _run_remote(pipeline: beam.Pipeline, job: JobOptions, options: PipelineOptions) -> int:
     start = time.perf_counter()
     result = pipeline.run()
-    result.wait_until_finish()
-    seconds = time.perf_counter() - start
+    submitted = remote.job_id(result)
+    if submitted:
+        print(f"Job {submitted}: {remote.console_url(submitted, options)}")
+    if not job.wait:
+        print("Submitted. Pass --wait to follow the job here and write summary.json when it ends.")
+        return 0
+    try:
+        state = remote.follow(result, print)
+    except Exception as exc:  # noqa: BLE001 - the runner reports a failed job by raising
+        print(f"error: the job did not finish: {exc}", file=sys.stderr)
+        return 1
+    if state != PipelineState.DONE:
+        print(f"error: the job ended {state}", file=sys.stderr)
+        return 1
+    _finish(result, job, time.perf_counter() - start)
+    return 0
 
-    report = summary.make_summary(summary.counters(result), seconds, job.model_handle)
+
+def _finish(result: PipelineResult, job: JobOptions, seconds: float) -> None:
+    """Writes summary.json (and summary-RUN.json) and says what the run did."""
+    report = summary.make_summary(
+        summary.counters(result), seconds, job.model_handle, job.run_id or ""
+    )
     path = summary.write_summary(job.output, report)
     print(
-        f"Embedded {report['embedded']} of {report['matched']} images, {report['failed']} failed, "
-        f"in {report['seconds']:.1f} s ({report['images_per_second']:.2f} images/s). "
+        f"Run {report['run']}: {report['embedded']} embedded, {report['skipped']} skipped "
+        f"(embedded before), {report['failed']} failed, of {report['matched']} images, in "
+        f"{report['seconds']:.1f} s ({report['images_per_second']:.2f} images/s). "
         f"Summary: {path}"
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""summary.json: what a finished run did, read back from the job's counters."""
+"""summary.json: what the latest finished run did, read back from the job's counters; each run's
+own stays beside it as summary-RUN.json."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from transforms.records import METRICS_NAMESPACE, STAGES
 from transforms.write import FAILED_REASON, FAILED_STAGE
 
 SUMMARY_FILE = "summary.json"
+SUMMARY_PREFIX = "summary"
 
 
 def counters(result: PipelineResult) -> dict[str, int]:
@@ -26,10 +28,13 @@ def counters(result: PipelineResult) -> dict[str, int]:
     return values
 
 
-def make_summary(counts: dict[str, int], seconds: float, model: str) -> dict[str, Any]:
+def make_summary(counts: dict[str, int], seconds: float, model: str, run: str) -> dict[str, Any]:
+    """Invariant of a finished run: matched == skipped + embedded + failed."""
     embedded = counts.get("embedded", 0)
     return {
+        "run": run,
         "matched": counts.get("matched", 0),
+        "skipped": counts.get("skipped", 0),
         "embedded": embedded,
         "failed": counts.get("failed", 0),
         "failed_by_stage": {stage: counts.get(f"{FAILED_STAGE}{stage}", 0) for stage in STAGES},
@@ -45,7 +50,10 @@ def make_summary(counts: dict[str, int], seconds: float, model: str) -> dict[str
 
 
 def write_summary(output: str, summary: dict[str, Any]) -> str:
-    path = FileSystems.join(output, SUMMARY_FILE)
-    with FileSystems.create(path) as handle:
-        handle.write((json.dumps(summary, indent=2) + "\n").encode())
+    """Writes summary-RUN.json and, as the latest, summary.json; returns the latter's path."""
+    text = (json.dumps(summary, indent=2) + "\n").encode()
+    for name in (f"{SUMMARY_PREFIX}-{summary['run']}.json", SUMMARY_FILE):
+        path = FileSystems.join(output, name)
+        with FileSystems.create(path) as handle:
+            handle.write(text)
     return path

@@ -19,29 +19,56 @@ def run_job(*args: str) -> int:
     return main(list(args))
 
 
-def read_embeddings(output: str) -> dict[str, dict]:
-    """uri -> {'embedding': float32 array, 'model': str}, read with tf.data as README shows."""
-    spec = {
-        "uri": tf.io.FixedLenFeature([], tf.string),
-        "embedding": tf.io.VarLenFeature(tf.float32),
-        "model": tf.io.FixedLenFeature([], tf.string),
-    }
+SPEC = {
+    "uri": tf.io.FixedLenFeature([], tf.string),
+    "embedding": tf.io.VarLenFeature(tf.float32),
+    "model": tf.io.FixedLenFeature([], tf.string),
+    "fingerprint": tf.io.FixedLenFeature([], tf.string),
+    "embedded_at": tf.io.FixedLenFeature([], tf.int64),
+    "run": tf.io.FixedLenFeature([], tf.string),
+}
+
+
+def read_records(output: str) -> list[dict]:
+    """Every embedding record of every run in `output`, read with tf.data as README shows."""
     files = sorted(glob.glob(os.path.join(output, "embeddings-*.tfrecord")))
     assert files, f"no embeddings-*.tfrecord in {output}"
-    records: dict[str, dict] = {}
-    for record in tf.data.TFRecordDataset(files).map(lambda r: tf.io.parse_single_example(r, spec)):
-        uri = record["uri"].numpy().decode()
-        assert uri not in records, f"{uri} written twice"
-        records[uri] = {
-            "embedding": tf.sparse.to_dense(record["embedding"]).numpy(),
-            "model": record["model"].numpy().decode(),
-        }
+    records = []
+    for record in tf.data.TFRecordDataset(files).map(lambda r: tf.io.parse_single_example(r, SPEC)):
+        records.append(
+            {
+                "uri": record["uri"].numpy().decode(),
+                "embedding": tf.sparse.to_dense(record["embedding"]).numpy(),
+                "model": record["model"].numpy().decode(),
+                "fingerprint": record["fingerprint"].numpy().decode(),
+                "embedded_at": int(record["embedded_at"].numpy()),
+                "run": record["run"].numpy().decode(),
+            }
+        )
     return records
 
 
-def read_failures(output: str) -> dict[str, dict]:
+def read_embeddings(output: str) -> dict[str, dict]:
+    """uri -> its record, where the folder holds one run's records (each URI once)."""
+    records: dict[str, dict] = {}
+    for record in read_records(output):
+        assert record["uri"] not in records, f"{record['uri']} written twice"
+        records[record["uri"]] = record
+    return records
+
+
+def latest_per_uri(records: list[dict]) -> dict[str, dict]:
+    """uri -> its latest record (by embedded_at), as README reads a folder of several runs."""
+    latest: dict[str, dict] = {}
+    for record in sorted(records, key=lambda record: record["embedded_at"]):
+        latest[record["uri"]] = record
+    return latest
+
+
+def read_failures(output: str, run: str = "*") -> dict[str, dict]:
+    """uri -> its failure record, of one run (or of all, where each failed once)."""
     failures: dict[str, dict] = {}
-    for path in sorted(glob.glob(os.path.join(output, "failures-*.jsonl"))):
+    for path in sorted(glob.glob(os.path.join(output, f"failures-{run}-*.jsonl"))):
         with open(path, encoding="utf-8") as handle:
             for line in handle:
                 failure = json.loads(line)

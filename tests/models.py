@@ -71,6 +71,17 @@ def tiny_reference(images01: np.ndarray) -> np.ndarray:
     return np.tanh(images01.mean(axis=(1, 2)) @ tiny_weights())
 
 
+def tiny_vector(path_or_bytes: str | bytes) -> np.ndarray:
+    """What the tiny model must give for one image file, through the job's own decoding."""
+    from transforms.decode import decode_image
+
+    data = path_or_bytes
+    if isinstance(path_or_bytes, str):
+        with open(path_or_bytes, "rb") as handle:
+            data = handle.read()
+    return tiny_reference(decode_image(data, TINY_SIZE)[None] / 255.0)[0]
+
+
 def _save_tf1_hub(path: str, graph: tf.Graph, images, features) -> str:
     with tf.compat.v1.Session(graph=graph) as session:
         session.run(tf.compat.v1.global_variables_initializer())

@@ -98,6 +98,7 @@ def test_the_job_translates_for_dataflow_with_gpu_workers():
             "my-project:images.embeddings",
             "--accelerator",
             "nvidia-l4:1",
+            "--skip_existing",
             *PROJECT_FLAGS,
         ]
     )
@@ -120,7 +121,13 @@ def test_the_job_translates_for_dataflow_with_gpu_workers():
     assert environment.worker_pools[0].machine_type == "g2-standard-8"
     names = {t.unique_name for t in result.job.proto_pipeline.components.transforms.values()}
     assert names >= STEPS
-    assert {"EmbedImages/RunInference", "DecodeImages/Decode", "ReadImages/ReadBytes"} <= names
+    assert {
+        "EmbedImages/RunInference",
+        "DecodeImages/Decode",
+        "ReadImages/ReadBytes",
+        "ReadImages/KeepNew/JoinEarlier",
+        "EarlierRecords/ReadEarlier",
+    } <= names
 
 
 def test_setup_file_packages_pipeline_and_transforms(tmp_path):

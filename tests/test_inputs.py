@@ -11,7 +11,6 @@ import tensorflow as tf
 
 from tests import models
 from tests.job import read_embeddings, read_failures, read_summary, run_job
-from transforms.decode import decode_image
 from transforms.image_records import ExampleDecoder
 from transforms.manifest import read_manifest
 from transforms.records import Failure
@@ -21,14 +20,6 @@ def write(path, text: str) -> str:
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
     return str(path)
-
-
-def tiny_vector(uri_or_bytes) -> np.ndarray:
-    data = uri_or_bytes
-    if isinstance(uri_or_bytes, str):
-        with open(uri_or_bytes, "rb") as handle:
-            data = handle.read()
-    return models.tiny_reference(decode_image(data, models.TINY_SIZE)[None] / 255.0)[0]
 
 
 def test_manifest_formats(tmp_path):
@@ -66,7 +57,7 @@ def test_manifest_input_end_to_end(photo_folder, tiny_tf2, tmp_path):
     assert set(failures) == {missing} and failures[missing]["stage"] == "read"
     assert read_summary(output)["matched"] == 4
     for uri in present:
-        np.testing.assert_allclose(records[uri]["embedding"], tiny_vector(uri), atol=1e-4)
+        np.testing.assert_allclose(records[uri]["embedding"], models.tiny_vector(uri), atol=1e-4)
 
 
 def example(image: bytes | None, key: str | None, key_feature="image/filename") -> bytes:
@@ -116,7 +107,7 @@ def test_tfrecord_dataset_input_end_to_end(photo_folder, tiny_tf1_hub, tmp_path)
     assert set(records) == {f"{shard}#{name}" for name in images}
     for name, data in images.items():
         np.testing.assert_allclose(
-            records[f"{shard}#{name}"]["embedding"], tiny_vector(data), atol=1e-4
+            records[f"{shard}#{name}"]["embedding"], models.tiny_vector(data), atol=1e-4
         )
     assert failures[f"{shard}#no-image.jpg"]["stage"] == "read"
     assert "image/encoded" in failures[f"{shard}#no-image.jpg"]["error"]

@@ -105,7 +105,7 @@ def test_a_failed_batch_becomes_one_failure_per_image(tiny_tf2):
     exc = raised.value
     # The dead letter RunInference emits for a batch: (batch, (type, repr, formatted traceback)).
     dead = (
-        [("a.jpg", None), ("b.png", None)],
+        [(("a.jpg", "size=1;updated=2.000000"), None), (("b.png", ""), None)],
         (type(exc), repr(exc), traceback.format_exception(exc)),
     )
     failures = list(batch_failures(dead))

@@ -25,7 +25,8 @@ def test_defaults_and_beam_flags_pass_through():
             "--direct_num_workers=2",
         ]
     )
-    assert job == JobOptions(inputs=("gs://b/a/*.jpg",), output="gs://b/out")
+    assert job == JobOptions(inputs=("gs://b/a/*.jpg",), output="gs://b/out", run_id=job.run_id)
+    assert job.run_id and not (job.overwrite or job.skip_existing or job.quiet or job.wait)
     assert job.output_table is None and job.bigquery_method is Method.FILE_LOADS
     assert job.model_handle == DEFAULT_MODEL_HANDLE
     assert job.resize is Resize.CENTER_CROP and job.image_size is None

@@ -53,7 +53,8 @@ def assert_accounted(output: str, embedded: set[str], failed: set[str]) -> None:
     summary = read_summary(output)
     assert summary["matched"] == len(embedded) + len(failed)
     assert (summary["embedded"], summary["failed"]) == (len(embedded), len(failed))
-    assert summary["matched"] == summary["embedded"] + summary["failed"]
+    assert summary["skipped"] == 0
+    assert summary["matched"] == summary["skipped"] + summary["embedded"] + summary["failed"]
     assert summary["seconds"] > 0 and summary["images_per_second"] > 0
 
 
@@ -207,7 +208,9 @@ def test_the_module_entry_point(photo_folder, tiny_tf2, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     pngs = {os.path.join(folder, name) for name in expected if name.endswith(".png")}
     assert_accounted(output, pngs, set())
-    assert f"Embedded {len(pngs)} of {len(pngs)} images" in done.stdout
+    assert f"{len(pngs)} embedded, 0 skipped (embedded before), 0 failed, of {len(pngs)}" in (
+        done.stdout
+    )
 
 
 def test_a_folder_with_results_is_refused_or_overwritten(photo_folder, tiny_tf2, tmp_path, capsys):

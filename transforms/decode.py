@@ -81,10 +81,12 @@ def decode_or_failure(
     image_size: int,
     resize: Resize = Resize.CENTER_CROP,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    fingerprint: str = "",
 ) -> DecodedImage | Failure:
     """`decode_image` that never raises: any bad file becomes a decode failure."""
     try:
-        return DecodedImage(uri, decode_image(data, image_size, resize, max_pixels))
+        pixels = decode_image(data, image_size, resize, max_pixels)
+        return DecodedImage(uri, pixels, fingerprint)
     except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds on malformed files
         return Failure.from_exception(uri, "decode", exc)
 
@@ -94,7 +96,9 @@ class _DecodeFn(beam.DoFn):
         self._args = (image_size, resize, max_pixels)
 
     def process(self, element: ImageFile):
-        result = decode_or_failure(element.uri, element.data, *self._args)
+        result = decode_or_failure(
+            element.uri, element.data, *self._args, fingerprint=element.fingerprint
+        )
         if isinstance(result, Failure):
             yield beam.pvalue.TaggedOutput(FAILURES, result)
         else:

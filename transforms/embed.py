@@ -20,7 +20,7 @@ def batch_failures(dead_letter: tuple) -> Iterator[Failure]:
     last = formatted[-1] if formatted else ""
     message = last.split(": ", 1)[1] if ": " in last else ""
     error = describe_error(exc_type.__name__, message)
-    for uri, _ in batch:
+    for (uri, _), _ in batch:
         yield Failure(uri, "embed", reasons.MODEL_ERROR, error)
 
 
@@ -35,12 +35,15 @@ class EmbedImages(beam.PTransform):
         super().__init__()
 
     def expand(self, images):
+        # RunInference keeps each key beside its image; the key is the URI and its fingerprint.
         vectors, errors = (
             images
+            | "Keyed" >> beam.Map(lambda image: ((image.uri, image.fingerprint), image.pixels))
             | "RunInference"
             >> RunInference(KeyedModelHandler(self.handler)).with_exception_handling()
         )
         return {
-            "embeddings": vectors | "ToEmbedding" >> beam.MapTuple(Embedding),
+            "embeddings": vectors
+            | "ToEmbedding" >> beam.MapTuple(lambda key, vector: Embedding(key[0], vector, key[1])),
             FAILURES: errors.failed_inferences | "BatchFailures" >> beam.FlatMap(batch_failures),
         }

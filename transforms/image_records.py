@@ -8,10 +8,11 @@ import hashlib
 from collections.abc import Iterator, Sequence
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
 from transforms import reasons
-from transforms.records import FAILURES, METRICS_NAMESPACE, Failure, ImageFile, describe_error
+from transforms.counters import count
+from transforms.fingerprint import stat
+from transforms.records import FAILURES, Failure, ImageFile, describe_error
 
 DEFAULT_KEY_FEATURE = "image/filename"
 DEFAULT_IMAGE_FEATURE = "image/encoded"
@@ -59,10 +60,16 @@ class ExampleDecoder:
 class _ParseFn(beam.DoFn):
     def __init__(self, key_feature: str, image_feature: str):
         self._features = (key_feature, image_feature)
-        self._matched = Metrics.counter(METRICS_NAMESPACE, "matched")
 
     def setup(self):
         self._decoder = ExampleDecoder(*self._features)
+        self._fingerprints: dict[str, str] = {}
+
+    def _fingerprint(self, filename: str) -> str:
+        """A record's version is its file's: a rewritten file re-embeds all its records."""
+        if filename not in self._fingerprints:
+            self._fingerprints[filename] = stat(filename)
+        return self._fingerprints[filename]
 
     def process(self, batch: list[tuple[str, bytes]]) -> Iterator:
         records = [record for _, record in batch]
@@ -71,7 +78,7 @@ class _ParseFn(beam.DoFn):
         except Exception:  # noqa: BLE001 - one bad record: decode one by one to find it
             decoded = [self._decode_one(record) for record in records]
         for (filename, record), fields in zip(batch, decoded, strict=True):
-            self._matched.inc()
+            count("matched")
             if isinstance(fields, Exception):
                 uri = record_uri(filename, None, record)
                 error = describe_error(type(fields).__name__, str(fields))
@@ -85,7 +92,7 @@ class _ParseFn(beam.DoFn):
                 failure = Failure(uri, "read", reasons.MISSING_FEATURE, missing)
                 yield beam.pvalue.TaggedOutput(FAILURES, failure)
                 continue
-            yield ImageFile(uri, image)
+            yield ImageFile(uri, image, self._fingerprint(filename))
 
     def _decode_one(self, record: bytes):
         try:

@@ -7,64 +7,69 @@ from collections.abc import Sequence
 
 import apache_beam as beam
 from apache_beam.io import fileio
-from apache_beam.metrics import Metrics
 
+from transforms.counters import count
+from transforms.fingerprint import fingerprint, stat
 from transforms.fs import read_bytes
+from transforms.history import EARLIER, MATCHED, KeepNew, MatchedFile
 from transforms.manifest import DEFAULT_COLUMN, read_manifest
-from transforms.records import FAILURES, METRICS_NAMESPACE, Failure, ImageFile
+from transforms.records import FAILURES, Failure, ImageFile
 
 
 class _ManifestFn(beam.DoFn):
     def __init__(self, column: str):
         self._column = column
-        # A manifest row that names no image is a matched entry that failed.
-        self._matched = Metrics.counter(METRICS_NAMESPACE, "matched")
 
     def process(self, manifest: str):
         for entry in read_manifest(manifest, self._column):
             if isinstance(entry, Failure):
-                self._matched.inc()
+                # A manifest row that names no image is a matched entry that failed.
+                count("matched")
                 yield beam.pvalue.TaggedOutput(FAILURES, entry)
             else:
                 yield entry
 
 
 class _ReadFn(beam.DoFn):
-    def __init__(self):
-        self._matched = Metrics.counter(METRICS_NAMESPACE, "matched")
-
-    def process(self, uri: str):
-        self._matched.inc()
+    def process(self, matched: MatchedFile):
         try:
-            data = read_bytes(uri)
+            data = read_bytes(matched.uri)
         except Exception as exc:  # noqa: BLE001 - an unreadable file becomes a failure record
-            yield beam.pvalue.TaggedOutput(FAILURES, Failure.from_exception(uri, "read", exc))
+            failure = Failure.from_exception(matched.uri, "read", exc)
+            yield beam.pvalue.TaggedOutput(FAILURES, failure)
             return
-        yield ImageFile(uri, data)
+        yield ImageFile(matched.uri, data, matched.fingerprint)
 
 
 @dataclasses.dataclass
 class ReadImages(beam.PTransform):
     """Outputs {'files': ImageFile, 'failures': Failure}: the files that `patterns` match and
-    that `manifests` list, each URI once however often it is named. The de-duplication is a
-    shuffle, which also spreads the reads of one huge glob over all workers. A listed file that
-    does not exist is a read failure."""
+    that `manifests` list, each URI once however often it is named. A listed file that does not
+    exist is a read failure.
+
+    With `earlier` ((uri, fingerprint) of what earlier runs embedded), a file whose URI and
+    fingerprint are among them is skipped before it is read. The join (or, without `earlier`,
+    the grouping by URI) is a shuffle, which also spreads the reads of one huge glob over all
+    workers.
+    """
 
     patterns: Sequence[str] = ()
     manifests: Sequence[str] = ()
     manifest_column: str = DEFAULT_COLUMN
+    earlier: beam.PCollection | None = None
 
     def __post_init__(self):
         super().__init__()
 
     def expand(self, pbegin):
-        uris, failures = [], []
+        matched, failures = [], []
         if self.patterns:
-            uris.append(
+            matched.append(
                 pbegin
                 | "Patterns" >> beam.Create(list(self.patterns))
                 | "MatchFiles" >> fileio.MatchAll()
-                | "Paths" >> beam.Map(lambda metadata: metadata.path)
+                | "Fingerprints"
+                >> beam.Map(lambda metadata: MatchedFile(metadata.path, fingerprint(metadata)))
             )
         if self.manifests:
             listed = (
@@ -73,12 +78,16 @@ class ReadImages(beam.PTransform):
                 | "ReadManifests"
                 >> beam.ParDo(_ManifestFn(self.manifest_column)).with_outputs(FAILURES, main="uris")
             )
-            uris.append(listed.uris)
+            matched.append(
+                listed.uris | "Stat" >> beam.Map(lambda uri: MatchedFile(uri, stat(uri)))
+            )
             failures.append(listed[FAILURES])
+        versions = {MATCHED: matched | "AllMatched" >> beam.Flatten(pipeline=pbegin.pipeline)}
+        if self.earlier is not None:
+            versions[EARLIER] = self.earlier
         outputs = (
-            uris
-            | "AllUris" >> beam.Flatten(pipeline=pbegin.pipeline)
-            | "OncePerUri" >> beam.Distinct()
+            versions
+            | "KeepNew" >> KeepNew()
             | "ReadBytes" >> beam.ParDo(_ReadFn()).with_outputs(FAILURES, main="files")
         )
         failures.append(outputs[FAILURES])

@@ -19,10 +19,11 @@ STAGES = ("read", "decode", "embed")
 
 
 class ImageFile(NamedTuple):
-    """The raw bytes of one matched file."""
+    """The raw bytes of one matched file, and the fingerprint of the version read."""
 
     uri: str
     data: bytes
+    fingerprint: str = ""  # see transforms/history.py; "" where unknown
 
 
 class DecodedImage(NamedTuple):
@@ -30,6 +31,7 @@ class DecodedImage(NamedTuple):
 
     uri: str
     pixels: np.ndarray
+    fingerprint: str = ""
 
 
 class Embedding(NamedTuple):
@@ -37,6 +39,7 @@ class Embedding(NamedTuple):
 
     uri: str
     vector: np.ndarray
+    fingerprint: str = ""
 
 
 # Long enough for TensorFlow's multi-line errors, short enough for a log line.

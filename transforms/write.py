@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from transforms.counters import count
 from transforms.example import embedding_example
 from transforms.reasons import REASONS
 from transforms.records import METRICS_NAMESPACE, STAGES, Embedding, Failure
@@ -20,19 +22,30 @@ EMBEDDINGS_PREFIX = "embeddings"
 FAILURES_PREFIX = "failures"
 
 
+def run_prefix(output: str, kind: str, run: str) -> str:
+    """`OUTPUT/KIND-RUN`: every file a run writes carries its run id, so runs never collide."""
+    return FileSystems.join(output, f"{kind}-{run}")
+
+
 class _EncodeFn(beam.DoFn):
-    def __init__(self, model: str):
+    def __init__(self, model: str, run: str):
         self._model = model
-        self._embedded = Metrics.counter(METRICS_NAMESPACE, "embedded")
+        self._run = run
 
     def process(self, embedding: Embedding):
-        self._embedded.inc()
-        yield embedding_example(embedding.uri, embedding.vector, self._model)
+        count("embedded")
+        yield embedding_example(
+            embedding.uri,
+            embedding.vector,
+            self._model,
+            fingerprint=embedding.fingerprint,
+            embedded_at=time.time_ns() // 1000,
+            run=self._run,
+        )
 
 
 class _FailureJsonFn(beam.DoFn):
     def __init__(self):
-        self._failed = Metrics.counter(METRICS_NAMESPACE, "failed")
         self._by_stage = {
             stage: Metrics.counter(METRICS_NAMESPACE, f"{FAILED_STAGE}{stage}") for stage in STAGES
         }
@@ -42,7 +55,7 @@ class _FailureJsonFn(beam.DoFn):
         }
 
     def process(self, failure: Failure):
-        self._failed.inc()
+        count("failed")
         self._by_stage[failure.stage].inc()
         self._by_reason[failure.reason].inc()
         yield failure.to_json()
@@ -50,10 +63,11 @@ class _FailureJsonFn(beam.DoFn):
 
 @dataclasses.dataclass
 class WriteEmbeddings(beam.PTransform):
-    """`embeddings-SSSSS-of-NNNNN.tfrecord` under `output`, one tf.train.Example per image."""
+    """`embeddings-RUN-SSSSS-of-NNNNN.tfrecord` under `output`, one tf.train.Example per image."""
 
     output: str
     model: str
+    run: str
 
     def __post_init__(self):
         super().__init__()
@@ -61,19 +75,20 @@ class WriteEmbeddings(beam.PTransform):
     def expand(self, embeddings):
         return (
             embeddings
-            | "EncodeExamples" >> beam.ParDo(_EncodeFn(self.model))
+            | "EncodeExamples" >> beam.ParDo(_EncodeFn(self.model, self.run))
             | "WriteTFRecords"
             >> beam.io.WriteToTFRecord(
-                FileSystems.join(self.output, EMBEDDINGS_PREFIX), file_name_suffix=".tfrecord"
+                run_prefix(self.output, EMBEDDINGS_PREFIX, self.run), file_name_suffix=".tfrecord"
             )
         )
 
 
 @dataclasses.dataclass
 class WriteFailures(beam.PTransform):
-    """`failures-SSSSS-of-NNNNN.jsonl` under `output`, one JSON object per failed image."""
+    """`failures-RUN-SSSSS-of-NNNNN.jsonl` under `output`, one JSON object per failed image."""
 
     output: str
+    run: str
 
     def __post_init__(self):
         super().__init__()
@@ -84,6 +99,6 @@ class WriteFailures(beam.PTransform):
             | "FailuresToJson" >> beam.ParDo(_FailureJsonFn())
             | "WriteJsonLines"
             >> beam.io.WriteToText(
-                FileSystems.join(self.output, FAILURES_PREFIX), file_name_suffix=".jsonl"
+                run_prefix(self.output, FAILURES_PREFIX, self.run), file_name_suffix=".jsonl"
             )
         )

@@ -1,0 +1,114 @@
+"""Launching: the Flex Template's parameters, switches given values, and following a job that
+runs elsewhere."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from apache_beam.metrics.execution import MetricKey, MetricResult
+from apache_beam.metrics.metricbase import MetricName
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.runner import PipelineResult, PipelineState
+
+from pipeline import flex_template, remote
+from pipeline.options import UsageError, make_parser, parse
+from transforms.records import METRICS_NAMESPACE
+
+METADATA = os.path.join(os.path.dirname(__file__), "..", "flex_template", "metadata.json")
+
+
+def test_metadata_file_is_what_the_command_declares():
+    with open(METADATA, encoding="utf-8") as handle:
+        assert json.load(handle) == flex_template.metadata()
+
+
+def test_every_template_parameter_is_an_option_of_the_command_and_back():
+    with open(METADATA, encoding="utf-8") as handle:
+        names = {parameter["name"] for parameter in json.load(handle)["parameters"]}
+    options = {
+        option.removeprefix("--")
+        for action in make_parser()._actions
+        for option in action.option_strings
+        if option.startswith("--") and option != "--help"
+    }
+    assert names == options
+    assert {"input", "output", "skip_existing", "model_handle", "output_table"} <= names
+
+
+def test_a_template_launch_parses_as_the_command_line():
+    # Dataflow passes every template parameter as --name=value.
+    job, beam_args = parse(
+        [
+            "--input=gs://b/images/*.jpg",
+            "--output=gs://b/out",
+            "--skip_existing=true",
+            "--quiet=false",
+            "--jit_compile=True",
+            "--run_id=scheduled-2026-11-25",
+            "--temp_location=gs://b/tmp",
+        ]
+    )
+    assert job.skip_existing and job.jit_compile and not job.quiet and not job.overwrite
+    assert job.run_id == "scheduled-2026-11-25"
+    assert beam_args == ["--temp_location=gs://b/tmp"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--overwrite", "--skip_existing"], "choose one"),
+        (["--run_id", "a/b"], "cannot name files"),
+        (["--wait=perhaps"], "expected true or false"),
+    ],
+)
+def test_bad_mode_flags_are_refused(argv, message, capsys):
+    with pytest.raises((UsageError, SystemExit)) as raised:
+        parse(["--input", "x", "--output", "o", *argv])
+    text = str(raised.value) if raised.type is UsageError else capsys.readouterr().err
+    assert message in text
+
+
+class _RemoteJob(PipelineResult):
+    """Stands in for DataflowPipelineResult, which needs the Dataflow service: states in turn,
+    counters growing."""
+
+    def __init__(self, states: list[str]):
+        super().__init__(states[0])
+        self._states = states
+        self.waits: list[int | None] = []
+
+    def job_id(self) -> str:
+        return "2026-11-25_01_02_03-123"
+
+    def wait_until_finish(self, duration=None):
+        self.waits.append(duration)
+        self._state = self._states[min(len(self.waits), len(self._states) - 1)]
+        return self._state
+
+    def metrics(self):
+        counts = {"matched": 10, "embedded": 3 * len(self.waits), "skipped": 1}
+        # A running Dataflow job reports attempted values; committed ones come at the end.
+        results = [
+            MetricResult(MetricKey("ReadImages", MetricName(METRICS_NAMESPACE, name)), None, value)
+            for name, value in counts.items()
+        ]
+        return type("Metrics", (), {"query": lambda _, _filter: {"counters": results}})()
+
+
+def test_following_a_remote_job_reports_until_it_ends():
+    job = _RemoteJob([PipelineState.RUNNING, PipelineState.RUNNING, PipelineState.DONE])
+    lines: list[str] = []
+    assert remote.follow(job, lines.append, poll_seconds=0.5) == PipelineState.DONE
+    assert job.waits == [500, 500]
+    assert lines == ["RUNNING: 4 of 10 matched images done (3 embedded, 1 skipped, 0 failed)"]
+
+
+def test_console_link_names_region_project_and_job():
+    options = PipelineOptions(["--project=p", "--region=europe-west4"])
+    job_id = remote.job_id(_RemoteJob([PipelineState.RUNNING]))
+    assert remote.console_url(job_id, options) == (
+        "https://console.cloud.google.com/dataflow/jobs/europe-west4/"
+        "2026-11-25_01_02_03-123?project=p"
+    )
