@@ -25,11 +25,11 @@ def build(pipeline: beam.Pipeline, job: JobOptions, image_size: int) -> None:
         earlier = pipeline | "EarlierRecords" >> ReadEarlierRecords(embeddings_pattern(job.output))
     sources, files = [], []
     if job.inputs or job.input_manifests:
-        images = pipeline | "ReadImages" >> ReadImages(
+        read = pipeline | "ReadImages" >> ReadImages(
             job.inputs, job.input_manifests, job.manifest_column, earlier
         )
-        sources.append(images)
-        files.append(images["files"])
+        sources.append(read)
+        files.append(read["files"])
     if job.input_tfrecords:
         records = pipeline | "ReadImageRecords" >> ReadImageRecords(
             job.input_tfrecords, job.tfrecord_key_feature, job.tfrecord_image_feature
