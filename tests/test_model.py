@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
+import time
 import traceback
 
 import numpy as np
@@ -112,3 +115,27 @@ def test_a_failed_batch_becomes_one_failure_per_image(tiny_tf2):
     assert [f.uri for f in failures] == ["a.jpg", "b.png"]
     assert all(isinstance(f, Failure) and f.stage == "embed" for f in failures)
     assert failures[0].error.startswith(type(exc).__name__ + ":")
+
+
+def test_concurrent_calls_on_one_model_run_one_at_a_time(tiny_tf2):
+    model = HubImageEmbedder(tiny_tf2).load_model()
+    embed, running, most = model._embed, [0], [0]
+    guard = threading.Lock()
+
+    def watched(images):
+        with guard:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)
+        try:
+            return embed(images)
+        finally:
+            with guard:
+                running[0] -= 1
+
+    model._embed = watched
+    batch = np.zeros((2, models.TINY_SIZE, models.TINY_SIZE, 3), np.uint8)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: model(batch), range(8)))
+    assert most[0] == 1
+    assert all(result.shape == results[0].shape for result in results)
