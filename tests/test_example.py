@@ -14,8 +14,8 @@ VERSION = {"fingerprint": "size=1;updated=2.000000", "embedded_at": 1, "run": "r
 
 @pytest.mark.parametrize("dim", [0, 1, 31, 1792])
 @pytest.mark.parametrize("uri", ["gs://b/a.jpg", "/data/ümlaut and space/猫.png"])
-@pytest.mark.parametrize("embedded_at", [0, 1, 127, 128, 1_795_000_000_000_000, -5, 2**63 - 1])
-def test_round_trip_through_tf_train_example(dim, uri, embedded_at):
+def test_round_trip_through_tf_train_example(dim, uri):
+    embedded_at = 1_795_000_000_000_000
     vector = np.random.default_rng(dim).normal(size=dim).astype(np.float32)
     serialized = embedding_example(
         uri,
@@ -36,6 +36,14 @@ def test_round_trip_through_tf_train_example(dim, uri, embedded_at):
     np.testing.assert_array_equal(
         np.array(features["embedding"].float_list.value, np.float32), vector
     )
+
+
+@pytest.mark.parametrize("value", [0, 1, 127, 128, 2**35, -5, 2**63 - 1, -(2**63)])
+def test_int64_values_round_trip(value):
+    serialized = embedding_example("a", np.zeros(1), "m", fingerprint="", embedded_at=value, run="")
+    assert tf.train.Example.FromString(serialized).features.feature[
+        "embedded_at"
+    ].int64_list.value == [value]
 
 
 def test_same_message_as_tensorflow_builds():
