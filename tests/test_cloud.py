@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 
 from tests import emulators
-from tests.job import MULTI_PROCESSING, read_embeddings, read_failures, read_summary, run_job
+from tests.job import (
+    MULTI_PROCESSING,
+    latest_per_uri,
+    read_embeddings,
+    read_failures,
+    read_records,
+    read_summary,
+    run_job,
+)
 
 PHOTOS = ("china.jpg", "coffee.png", "chelsea.png", "astronaut-exif6.jpg")
 
@@ -217,3 +225,37 @@ def test_checks_on_gs(cloud, tiny_tf2, tmp_path, capsys):
         == 2
     )
     assert "--model_handle" in capsys.readouterr().err
+
+
+def test_scheduled_runs_on_gs_embed_only_new_and_changed_objects(
+    cloud, photo_folder, tiny_tf2, tmp_path
+):
+    folder, _ = photo_folder
+    bucket = new_bucket()
+    globbed = upload_folder(folder, bucket, "dir", names=PHOTOS[:3])
+    listed = upload_folder(folder, bucket, "listed", names=PHOTOS[3:])
+    gcs().bucket(bucket).blob("list.txt").upload_from_string("\n".join(listed))
+    output = f"gs://{bucket}/run"
+    args = (
+        *("--input", f"gs://{bucket}/dir/*", "--input_manifest", f"gs://{bucket}/list.txt"),
+        *("--output", output, "--model_handle", tiny_tf2, "--skip_existing"),
+    )
+    assert run_job(*args) == 0  # an empty folder: nothing earlier to skip
+
+    # A new generation of one globbed object (other content) and one new object.
+    replaced = globbed[0]
+    gcs().bucket(bucket).blob("dir/" + replaced.rsplit("/", 1)[1]).upload_from_filename(
+        os.path.join(folder, "flower.jpg")
+    )
+    added = upload_folder(folder, bucket, "dir", names=("rocket.jpg",))
+    assert run_job(*args) == 0
+
+    local = download_folder(output, str(tmp_path / "out"))
+    summary = read_summary(local)
+    assert (summary["matched"], summary["skipped"], summary["embedded"]) == (5, 3, 2)
+    records = read_records(local)
+    assert len(records) == 6
+    latest = latest_per_uri(records)
+    assert set(latest) == {*globbed, *listed, *added}
+    assert sum(record["uri"] == replaced for record in records) == 2
+    assert all(record["fingerprint"].startswith("size=") for record in records)
