@@ -53,6 +53,26 @@ def write_history(output: str, records: int) -> int:
     return size
 
 
+def read_seconds(pattern: str) -> float:
+    """(records, seconds) of the job's own history read alone: ReadEarlierRecords on
+    DirectRunner with the command's local defaults, counted."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.run import local_defaults
+    from transforms.history import ReadEarlierRecords
+
+    start = time.perf_counter()
+    with beam.Pipeline(options=PipelineOptions(local_defaults([]))) as pipeline:
+        counted = (
+            pipeline
+            | "Earlier" >> ReadEarlierRecords(pattern)
+            | "Count" >> beam.combiners.Count.Globally()
+        )
+        counted | beam.Map(lambda n: print(f"    read {n} records", flush=True))
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=200_000)
@@ -72,6 +92,14 @@ def main() -> None:
             f"history: {args.records} records, {size / 2**30:.2f} GiB, written in "
             f"{time.perf_counter() - start:.1f} s"
         )
+        # The read alone, over half the shards and over all of them: its time per record.
+        half = os.path.join(history, f"embeddings-history-0000[0-{SHARDS // 2 - 1}]-*.tfrecord")
+        reads = {
+            args.records // 2: read_seconds(half),
+            args.records: read_seconds(os.path.join(history, "embeddings-*.tfrecord")),
+        }
+        for records, seconds in reads.items():
+            print(f"history read alone: {records} records in {seconds:.1f} s")
         flags = ["--skip_existing", "--quiet"]
         results = {"no history": run_job(images, model, flags, rss=True, output=empty)}
         results[f"{args.records} records"] = run_job(images, model, flags, rss=True, output=history)
