@@ -18,19 +18,15 @@ def embeddings_pattern(output: str) -> str:
 def find(output: str, run: str | None = None) -> list[str]:
     """Paths of earlier results under `output` (of one run, if given; none if the folder does
     not exist)."""
+    shards = f"{run}-*" if run else "*"
+    names = [
+        f"{EMBEDDINGS_PREFIX}-{shards}",
+        f"{FAILURES_PREFIX}-{shards}",
+        f"{SUMMARY_PREFIX}-{run or '*'}.json",
+    ]
     if run is None:
-        patterns = [
-            FileSystems.join(output, f"{EMBEDDINGS_PREFIX}-*"),
-            FileSystems.join(output, f"{FAILURES_PREFIX}-*"),
-            FileSystems.join(output, SUMMARY_FILE),
-            FileSystems.join(output, f"{SUMMARY_PREFIX}-*.json"),
-        ]
-    else:
-        patterns = [
-            FileSystems.join(output, f"{EMBEDDINGS_PREFIX}-{run}-*"),
-            FileSystems.join(output, f"{FAILURES_PREFIX}-{run}-*"),
-            FileSystems.join(output, f"{SUMMARY_PREFIX}-{run}.json"),
-        ]
+        names.append(SUMMARY_FILE)  # the latest run's, whichever it was
+    patterns = [FileSystems.join(output, name) for name in names]
     found = []
     for result in FileSystems.match(patterns):
         found.extend(metadata.path for metadata in result.metadata_list)

@@ -4,7 +4,6 @@ matched so far, the rate, and the time left, drawn on stderr with rich."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 from rich.console import Console
@@ -19,14 +18,12 @@ from rich.progress import (
 from rich.text import Text
 
 from pipeline.checks import runs_here
+from pipeline.summary import DONE
 
-DONE = ("skipped", "embedded", "failed")
 
-
-def heard_here(beam_args: Sequence[str]) -> bool:
+def heard_here(options: PipelineOptions) -> bool:
     """Whether the workers are threads of this process, whose counts a listener hears: Beam's
     DirectRunner in its in_memory and multi_threading modes."""
-    options = PipelineOptions(list(beam_args))
     mode = options.view_as(DirectOptions).direct_running_mode
     return runs_here(options) and mode in ("in_memory", "multi_threading")
 

@@ -28,7 +28,7 @@ def console_url(job: str, options: PipelineOptions) -> str:
 
 
 def status_line(state: str, counts: dict[str, int]) -> str:
-    done = sum(counts.get(name, 0) for name in ("skipped", "embedded", "failed"))
+    done = sum(counts.get(name, 0) for name in summary.DONE)
     return (
         f"{state}: {done} of {counts.get('matched', 0)} matched images done "
         f"({counts.get('embedded', 0)} embedded, {counts.get('skipped', 0)} skipped, "

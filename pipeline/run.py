@@ -71,12 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger.info(
         "Run %s: embedding with %s at %dx%d", job.run_id, job.model_handle, image_size, image_size
     )
-    beam_args = local_defaults(beam_args)
-    options = PipelineOptions(beam_args)
+    options = PipelineOptions(local_defaults(beam_args))
     pipeline = beam.Pipeline(options=options)
     build(pipeline, job, image_size)
     if checks.runs_here(options):
-        return _run_here(pipeline, job, heard_here(beam_args) and not job.quiet)
+        return _run_here(pipeline, job, heard_here(options) and not job.quiet)
     return _run_remote(pipeline, job, options)
 
 

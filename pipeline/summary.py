@@ -17,6 +17,9 @@ from transforms.write import FAILED_REASON, FAILED_STAGE
 SUMMARY_FILE = "summary.json"
 SUMMARY_PREFIX = "summary"
 
+# The counters whose sum is the images a run is done with; their sum reaches `matched`.
+DONE = ("skipped", "embedded", "failed")
+
 
 def counters(result: PipelineResult) -> dict[str, int]:
     """The job's counters, committed values where the runner reports them."""
