@@ -2,10 +2,14 @@
 expands into the Dataflow options a worker with that accelerator needs.
 
 GPUs: `worker_accelerator=type:...;count:...;install-nvidia-driver` as a Dataflow service
-option, a machine type that carries that GPU (unless --machine_type is given), and one SDK
-process per worker VM (`no_use_multiple_sdk_containers`), so that each GPU holds one model and
-the process's threads feed it. TPUs: `worker_accelerator=type:...;topology:...` and the
-matching machine type; the TPU recipes have not yet been run on hardware.
+option and a machine type that carries that GPU (unless --machine_type is given). With one GPU
+per worker, Dataflow keeps its one SDK process per vCPU and NVIDIA MPS (`use_nvidia_mps`) lets
+their models share the GPU: decoding, which holds the GIL for part of each image, then runs in
+as many processes as there are cores. One process with many threads fed the model about a
+third as fast (README, "Speed and memory"). MPS serves one GPU per worker only, so with several
+GPUs the worker runs one SDK process (`no_use_multiple_sdk_containers`). TPUs:
+`worker_accelerator=type:...;topology:...`, the matching machine type and one SDK process per
+VM, since a TPU serves one process; the TPU recipes have not yet been run on hardware.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ TPU_MACHINES = {
     "tpu-v6e-slice": "ct6e-standard-1t",
 }
 ONE_PROCESS_PER_VM = "no_use_multiple_sdk_containers"
+NVIDIA_MPS = "use_nvidia_mps"
 
 
 class AcceleratorError(ValueError):
@@ -49,13 +54,17 @@ def expand(spec: str, beam_args: Sequence[str]) -> list[str]:
                 f"--accelerator {spec!r}: the GPU count must be a positive integer"
             )
         service = f"worker_accelerator=type:{kind};count:{count};install-nvidia-driver"
+        if int(count) == 1:
+            service += f";{NVIDIA_MPS}"
         machine = GPU_MACHINES.get(kind)
     else:
         raise AcceleratorError(
             f"--accelerator {spec!r}: expected an NVIDIA GPU type (e.g. nvidia-l4:1) or one of "
             f"{sorted(TPU_MACHINES)} with a topology (e.g. tpu-v5-lite-podslice:1x1)"
         )
-    flags = [f"--dataflow_service_options={service}", f"--experiments={ONE_PROCESS_PER_VM}"]
+    flags = [f"--dataflow_service_options={service}"]
+    if NVIDIA_MPS not in service:
+        flags.append(f"--experiments={ONE_PROCESS_PER_VM}")
     if not PipelineOptions(list(beam_args)).view_as(WorkerOptions).machine_type:
         if machine is None:
             raise AcceleratorError(

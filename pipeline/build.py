@@ -6,6 +6,7 @@ import apache_beam as beam
 
 from pipeline.earlier_results import embeddings_pattern
 from pipeline.options import JobOptions, Sharing
+from pipeline.workers import processes_per_machine
 from transforms.bigquery import WriteEmbeddingsToBigQuery
 from transforms.decode import DecodeImages
 from transforms.embed import EmbedImages
@@ -50,6 +51,7 @@ def build(pipeline: beam.Pipeline, job: JobOptions, image_size: int) -> None:
         precision=job.precision,
         jit_compile=job.jit_compile,
         share_across_processes=job.model_sharing is Sharing.MACHINE,
+        processes_per_machine=processes_per_machine(pipeline.options),
     )
     embedded = images["images"] | "EmbedImages" >> EmbedImages(handler)
     vectors = embedded["embeddings"]

@@ -44,8 +44,7 @@ STEPS = {
             [],
             [
                 "--dataflow_service_options=worker_accelerator=type:nvidia-l4;count:1;"
-                "install-nvidia-driver",
-                "--experiments=no_use_multiple_sdk_containers",
+                "install-nvidia-driver;use_nvidia_mps",
                 "--machine_type=g2-standard-8",
             ],
         ),
@@ -54,6 +53,15 @@ STEPS = {
             ["--machine_type=n1-highmem-4"],
             [
                 "--dataflow_service_options=worker_accelerator=type:nvidia-tesla-t4;count:1;"
+                "install-nvidia-driver;use_nvidia_mps",
+            ],
+        ),
+        (
+            # MPS serves one GPU per worker: with two, one SDK process per VM.
+            "nvidia-tesla-t4:2",
+            ["--machine_type=n1-standard-16"],
+            [
+                "--dataflow_service_options=worker_accelerator=type:nvidia-tesla-t4;count:2;"
                 "install-nvidia-driver",
                 "--experiments=no_use_multiple_sdk_containers",
             ],
@@ -107,7 +115,8 @@ def test_the_job_translates_for_dataflow_with_gpu_workers():
     result = pipeline.run()  # a dry run: translated, not submitted
 
     options = result.job.options
-    assert "no_use_multiple_sdk_containers" in options.view_as(DebugOptions).experiments
+    # A process per vCPU (Dataflow's default) decodes on every core; MPS shares the GPU.
+    assert "no_use_multiple_sdk_containers" not in (options.view_as(DebugOptions).experiments or [])
     environment = apiclient.Environment(
         packages=[],
         options=options,
@@ -116,7 +125,7 @@ def test_the_job_translates_for_dataflow_with_gpu_workers():
         proto_pipeline=result.job.proto_pipeline,
     ).proto
     assert list(environment.service_options) == [
-        "worker_accelerator=type:nvidia-l4;count:1;install-nvidia-driver"
+        "worker_accelerator=type:nvidia-l4;count:1;install-nvidia-driver;use_nvidia_mps"
     ]
     assert environment.worker_pools[0].machine_type == "g2-standard-8"
     names = {t.unique_name for t in result.job.proto_pipeline.components.transforms.values()}

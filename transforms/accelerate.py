@@ -1,5 +1,9 @@
 """How the loaded model runs on the worker's hardware: precision, GPU memory, XLA.
 
+Where several worker processes share a GPU (one per vCPU, under NVIDIA MPS), each takes a fixed
+share of its memory, so that none can take what the others need; a process alone on its GPUs
+takes memory as it needs it.
+
 TensorFlow's graph rewrites do the mixed precision: on a CPU with bfloat16 instructions oneDNN
 runs the convolutions in bfloat16 (`auto_mixed_precision_onednn_bfloat16`); on an NVIDIA GPU
 `auto_mixed_precision` runs them in float16. The saved weights stay float32 and so do the
@@ -12,6 +16,11 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import math
+import os
+import subprocess
+
+from transforms.threads import PER_CORE
 
 logger = logging.getLogger(__name__)
 
@@ -66,16 +75,60 @@ def require_support(precision: Precision) -> None:
         )
 
 
-def configure(precision: Precision) -> None:
+# Of a shared GPU's memory, what the processes divide among themselves (the driver, MPS and
+# CUDA contexts keep the rest).
+SHARED_GPU_FRACTION = 0.9
+
+
+def gpu_memory_mib() -> list[int]:
+    """Total memory of each NVIDIA GPU, from nvidia-smi; empty where it cannot tell."""
+    try:
+        listed = subprocess.run(
+            ["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        return [int(line) for line in listed.split()]
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return []
+
+
+def memory_share_mib(
+    processes_per_machine: int | None, gpu_count: int, total_mib: int, cores: int | None = None
+) -> int | None:
+    """Each process's share of one GPU's memory, or None where it has the GPU to itself."""
+    if processes_per_machine is None or gpu_count == 0:
+        return None
+    processes = processes_per_machine
+    if processes == PER_CORE:
+        processes = cores or os.cpu_count() or 1
+    per_gpu = math.ceil(processes / gpu_count)
+    return None if per_gpu <= 1 else int(total_mib * SHARED_GPU_FRACTION / per_gpu)
+
+
+def configure(precision: Precision, processes_per_machine: int | None = None) -> None:
     """Sets TensorFlow up for this worker; raises UnsupportedPrecisionError with what to use."""
     import tensorflow as tf
 
     require_support(precision)
-    for gpu in gpus():
-        # Take GPU memory as needed, not all of it at start; a RuntimeError means an earlier
-        # model in this process already initialized the GPU.
+    devices = gpus()
+    totals = gpu_memory_mib() if devices else []
+    for index, gpu in enumerate(devices):
+        share = None
+        if index < len(totals):
+            share = memory_share_mib(processes_per_machine, len(devices), totals[index])
+        # A RuntimeError means an earlier model in this process already initialized the GPU.
         with contextlib.suppress(RuntimeError):
+            # Take GPU memory as needed, not all of it at start; where processes share the GPU,
+            # at most this process's share (what Dataflow's MPS guide asks of TensorFlow).
             tf.config.experimental.set_memory_growth(gpu, True)
+            if share:
+                tf.config.set_logical_device_configuration(
+                    gpu, [tf.config.LogicalDeviceConfiguration(memory_limit=share)]
+                )
+                logger.info("This worker process takes at most %d MiB of %s", share, gpu.name)
     rewrite = {
         Precision.FLOAT16: "auto_mixed_precision",
         Precision.BFLOAT16: "auto_mixed_precision_onednn_bfloat16",

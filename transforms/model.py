@@ -15,6 +15,7 @@ from transforms import signature
 from transforms.accelerate import Precision, configure
 from transforms.model_files import local_model_path
 from transforms.records import METRICS_NAMESPACE
+from transforms.threads import configure_threads
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +31,13 @@ class LoadedEmbedder:
         handle: str,
         precision: Precision = Precision.FLOAT32,
         jit_compile: bool = False,
+        processes_per_machine: int | None = None,
     ):
         import tensorflow as tf
         import tensorflow_hub as hub
 
-        configure(precision)
+        configure_threads(processes_per_machine)
+        configure(precision, processes_per_machine)
         self.handle = handle
         self.module = hub.load(local_model_path(handle))
         self.choice = signature.of_loaded(self.module)
@@ -83,9 +86,12 @@ class HubImageEmbedder(ModelHandler[np.ndarray, np.ndarray, LoadedEmbedder]):
         precision: Precision = Precision.FLOAT32,
         jit_compile: bool = False,
         share_across_processes: bool = False,
+        processes_per_machine: int | None = None,
     ):
+        """processes_per_machine: worker processes on each machine (transforms/threads.py), so
+        that each sizes its TensorFlow threads and GPU memory to its share."""
         # Sharing across processes is RunInference's `large_model`: one copy per machine,
-        # served to every worker process of that machine.
+        # served to every worker process of that machine, alone with the machine's cores.
         super().__init__(
             min_batch_size=batch_size,
             max_batch_size=batch_size,
@@ -94,10 +100,13 @@ class HubImageEmbedder(ModelHandler[np.ndarray, np.ndarray, LoadedEmbedder]):
         self._handle = handle
         self._precision = precision
         self._jit_compile = jit_compile
+        self._processes = 1 if share_across_processes else processes_per_machine
 
     def load_model(self) -> LoadedEmbedder:
         logger.info("Loading %s (%s)", self._handle, self._precision)
-        return LoadedEmbedder(self._handle, self._precision, self._jit_compile)
+        return LoadedEmbedder(
+            self._handle, self._precision, self._jit_compile, processes_per_machine=self._processes
+        )
 
     def run_inference(
         self,
