@@ -1,15 +1,21 @@
 """Throughput and memory of the job on this machine, in one run, as ratios to the model alone.
 
-    python benchmarks/throughput.py [--model DIR] [--small 24] [--large 72] [--rss]
+    python benchmarks/throughput.py [--model DIR] [--small 24] [--large 72] [--repeats 3] [--rss]
+    python benchmarks/throughput.py --feed [--small 400] [--large 1600]
 
 Measures, with the command's defaults unless flags say otherwise:
-  (a) model alone: img/s of the handler's own loaded model at the pipeline's batch size;
+  (a) model alone: img/s of the handler's own loaded model at the pipeline's batch size, over
+      as many images as (b)'s marginal;
   (b) end to end: the command line over N photo-sized JPEGs (640x480, made from real photos),
       marginal img/s = (large - small) / (t_large - t_small), so start-up and model loading
       cancel out;
+  (a) and (b) alternate, --repeats times each; the medians and their ratio are reported;
   (c) decode and preprocess: img/s on one core;
   (d) with --rss: peak resident memory (sum over the process tree) of runs with 1 and 2
       workers, as threads and as processes, and as processes sharing one model.
+With --feed, the model is one that costs nothing (each image's mean, 1792 times), built here:
+the command's marginal rate in its default local mode and with a worker process per core,
+against what the cores can decode (cores x (c)), each measured --repeats times, alternating.
 Without --model it exports untrained EfficientNet-B4 to .cache/models/b4-untrained once.
 """
 
@@ -20,6 +26,7 @@ import contextlib
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,11 +76,15 @@ def make_jpegs(folder: str, count: int) -> list[str]:
     return paths
 
 
-def model_alone(model: str, batch_size: int, images: int, precision: str | None) -> float:
+def load(model: str, precision: str | None):
     from transforms.accelerate import Precision
     from transforms.model import LoadedEmbedder
 
-    embedder = LoadedEmbedder(model, Precision(precision or "float32"))
+    return LoadedEmbedder(model, Precision(precision or "float32"))
+
+
+def model_alone(embedder, batch_size: int, images: int) -> float:
+    """img/s of a loaded model over `images` images, in batches of the pipeline's size."""
     batch = np.random.default_rng(0).integers(0, 256, (batch_size, 380, 380, 3), np.uint8)
     for _ in range(2):
         embedder(batch)
@@ -162,21 +173,83 @@ def run_job(
     return {"wall": wall, "peak_rss": peak, "summary": summary}
 
 
+def zero_cost_model(path: str) -> str:
+    """A SavedModel whose vector is each image's mean, 1792 times: it costs nothing."""
+    if not os.path.isdir(path):
+        import tensorflow as tf
+
+        class ZeroCost(tf.Module):
+            @tf.function(input_signature=[tf.TensorSpec([None, 380, 380, 3], tf.float32)])
+            def __call__(self, images):
+                return tf.tile(tf.reduce_mean(images, axis=[1, 2, 3])[:, None], [1, 1792])
+
+        module = ZeroCost()
+        tf.saved_model.save(
+            module, path, signatures={"serving_default": module.__call__.get_concrete_function()}
+        )
+    return path
+
+
+def marginal_rate(small: str, large: str, counts: tuple[int, int], model: str, extra) -> float:
+    """The command's marginal img/s between a small and a large run, run in that order."""
+    runs = [run_job(folder, model, extra) for folder in (small, large)]
+    for run, count in zip(runs, counts, strict=True):
+        assert run["summary"]["embedded"] == count, run["summary"]
+    return (counts[1] - counts[0]) / (runs[1]["wall"] - runs[0]["wall"])
+
+
+def feed(args, folders: tuple[str, str], paths: list[str], extra: list[str]) -> None:
+    """(e) the command with a model that costs nothing, against what the cores can decode."""
+    model = zero_cost_model(os.path.join(ROOT, ".cache", "models", "zero-cost"))
+    cores = os.cpu_count() or 1
+    layouts = {
+        "default (a thread per core)": [],
+        f"{cores} worker processes": [
+            "--direct_running_mode=multi_processing",
+            f"--direct_num_workers={cores}",
+        ],
+    }
+    capacity, rates = [], {label: [] for label in layouts}
+    for _ in range(args.repeats):
+        capacity.append(cores * decode_per_core(paths))
+        for label, flags in layouts.items():
+            rates[label].append(
+                marginal_rate(*folders, (args.small, args.large), model, [*extra, *flags])
+            )
+    decodable = statistics.median(capacity)
+    print(
+        f"(e) zero-cost model, marginal over {args.large - args.small} JPEGs, medians of "
+        f"{args.repeats}:"
+    )
+    print(
+        f"    cores x one core's decode   {decodable:8.1f} img/s   "
+        f"({', '.join(f'{c:.0f}' for c in capacity)})"
+    )
+    for label, values in rates.items():
+        median = statistics.median(values)
+        print(
+            f"    {label:<28}{median:8.1f} img/s   ratio to the cores' decode "
+            f"{median / decodable:.3f}   ({', '.join(f'{v:.0f}' for v in values)})"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="SavedModel folder (default: untrained B4)")
-    parser.add_argument("--small", type=int, default=24)
-    parser.add_argument("--large", type=int, default=72)
+    parser.add_argument("--small", type=int, default=None, help="default: 24, or 400 with --feed")
+    parser.add_argument("--large", type=int, default=None, help="default: 72, or 1600 with --feed")
     parser.add_argument("--batch_size", type=int, default=None, help="default: the command's")
     parser.add_argument("--precision", default=None, help="also pass --precision to both")
     parser.add_argument("--job_args", default="", help="extra flags for the command, quoted")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each size")
+    parser.add_argument("--repeats", type=int, default=3, help="measurements of each side")
     parser.add_argument("--rss", action="store_true", help="also measure peak memory")
+    parser.add_argument("--feed", action="store_true", help="(e) only: a model that costs nothing")
     args = parser.parse_args()
+    args.small = args.small or (400 if args.feed else 24)
+    args.large = args.large or (1600 if args.feed else 72)
 
     from transforms.model import DEFAULT_BATCH_SIZE
 
-    model = ensure_model(args.model or DEFAULT_MODEL)
     batch_size = args.batch_size or DEFAULT_BATCH_SIZE
     extra = args.job_args.split()
     if args.batch_size:
@@ -189,47 +262,37 @@ def main() -> None:
     os.makedirs(small)
     for path in large_paths[: args.small]:
         os.link(path, os.path.join(small, os.path.basename(path)))
+    folders = (small, os.path.join(work, "large"))
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    if args.feed:
+        feed(args, folders, large_paths, extra)
+        return
 
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-        f"model: {model}; batch {batch_size}; precision {args.precision or 'default'}"
-    )
+    model = ensure_model(args.model or DEFAULT_MODEL)
+    print(f"model: {model}; batch {batch_size}; precision {args.precision or 'default'}")
+    marginal_images = args.large - args.small
     # float32 first: the mixed-precision rewrite is process-wide once enabled.
-    alone32 = model_alone(model, batch_size, args.large, None)
-    alone = (
-        model_alone(model, batch_size, args.large, args.precision) if args.precision else alone32
-    )
-    decode = decode_per_core(large_paths)
-    # Start-up (imports, model loading, tracing) varies by seconds between runs here: each size
-    # runs --repeats times, alternating, and the fastest run of each counts.
-    small_runs, large_runs = [], []
+    embedder32 = load(model, None)
+    alone32 = model_alone(embedder32, batch_size, marginal_images)
+    embedder = load(model, args.precision) if args.precision else embedder32
+    # The model alone and the command alternate, the same number of times; each side's median
+    # counts, so that neither is one lucky or unlucky measurement of a shared machine.
+    alone, marginals = [], []
     for _ in range(args.repeats):
-        small_runs.append(run_job(small, model, extra))
-        large_runs.append(run_job(os.path.join(work, "large"), model, extra))
-    for run, count in [
-        *((r, args.small) for r in small_runs),
-        *((r, args.large) for r in large_runs),
-    ]:
-        assert run["summary"]["embedded"] == count, run["summary"]
-    small_run = min(small_runs, key=lambda run: run["wall"])
-    large_run = min(large_runs, key=lambda run: run["wall"])
-    marginal = (args.large - args.small) / (large_run["wall"] - small_run["wall"])
-    print(f"(a) model alone, float32       {alone32:8.2f} img/s")
-    if args.precision:
-        print(
-            f"    model alone, {args.precision:<16} {alone:8.2f} img/s   "
-            f"ratio to float32 {alone / alone32:.3f}"
-        )
+        alone.append(model_alone(embedder, batch_size, marginal_images))
+        marginals.append(marginal_rate(*folders, (args.small, args.large), model, extra))
+    decode = decode_per_core(large_paths)
+    alone_median, marginal_median = statistics.median(alone), statistics.median(marginals)
+    print(f"(a) model alone, float32       {alone32:8.2f} img/s (once, before the repeats)")
     print(
-        f"(b) end to end, marginal       {marginal:8.2f} img/s   ratio to the model alone "
-        f"{marginal / alone:.3f}, to float32 model alone {marginal / alone32:.3f}"
+        f"    model alone, {args.precision or 'float32':<16} {alone_median:8.2f} img/s   "
+        f"median of {', '.join(f'{v:.2f}' for v in alone)}"
     )
-    walls = {
-        size: ", ".join(f"{run['wall']:.1f}" for run in runs)
-        for size, runs in ((args.small, small_runs), (args.large, large_runs))
-    }
-    print(f"    runs (s): {args.small} images {walls[args.small]}")
-    print(f"              {args.large} images {walls[args.large]}")
+    print(
+        f"(b) end to end, marginal       {marginal_median:8.2f} img/s   "
+        f"median of {', '.join(f'{v:.2f}' for v in marginals)}"
+    )
+    print(f"    (b) / (a), medians          {marginal_median / alone_median:8.3f}")
     print(f"(c) decode + preprocess        {decode:8.1f} img/s on one core")
     if args.rss:
         print(f"(d) peak RSS over the process tree, {args.small} images:")
