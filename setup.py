@@ -33,7 +33,14 @@ setuptools.setup(
     name="b4-embeddings",
     version="0.1.0",
     description="EfficientNet-B4 feature vectors for whole image collections on Apache Beam",
-    python_requires=">=3.11,<3.12",
+    # Every pinned package publishes wheels for CPython 3.11, 3.12 and 3.13.
+    python_requires=">=3.11,<3.14",
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
+    ],
     packages=["pipeline", "transforms"],
     install_requires=REQUIRED,
     extras_require={"test": TEST},

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import os
+import re
 import uuid
 from collections.abc import Sequence
 
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.localfilesystem import LocalFileSystem
 from apache_beam.options.pipeline_options import (
     GoogleCloudOptions,
     PipelineOptions,
@@ -22,6 +26,7 @@ from transforms.bigquery import Method
 from transforms.manifest import read_manifest
 from transforms.model_files import is_url, local_model_path
 from transforms.preprocess import DEFAULT_IMAGE_SIZE
+from transforms.read import is_folder_placeholder
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +40,24 @@ EXPORT_HINT = (
 )
 
 
+# A pattern holding one of these is a glob; anything else names a file or a folder.
+GLOB = re.compile(r"[*?\[]")
+# Where a check looks for a file among a pattern's first matches.
+MATCHES_LOOKED_AT = 100
+
+
 def check_job(job: JobOptions, beam_args: Sequence[str]) -> int:
-    """Runs every check; returns the model's input size. Raises UsageError on the first problem."""
+    """Runs every check; returns the model's input size. Raises UsageError on the first problem,
+    after removing the folders the checks themselves created."""
+    created = missing_local_folders(job.output)
+    try:
+        return _check_job(job, beam_args)
+    except UsageError:
+        remove_empty_folders(created)
+        raise
+
+
+def _check_job(job: JobOptions, beam_args: Sequence[str]) -> int:
     check_patterns("--input", job.inputs)
     check_patterns("--input_tfrecord", job.input_tfrecords)
     check_manifests(job.input_manifests, job.manifest_column)
@@ -56,6 +77,57 @@ def check_job(job: JobOptions, beam_args: Sequence[str]) -> int:
     return model_image_size(job.model_handle, job.image_size)
 
 
+def with_folders_as_globs(job: JobOptions) -> JobOptions:
+    """--input FOLDER (local or gs://, with or without a trailing slash) means every file under
+    it, recursively: FOLDER/**."""
+    return dataclasses.replace(job, inputs=tuple(folder_as_glob(p) for p in job.inputs))
+
+
+def folder_as_glob(pattern: str) -> str:
+    if GLOB.search(pattern):
+        return pattern
+    if pattern.endswith("/"):
+        return f"{pattern}**"
+    return f"{pattern}/**" if is_folder(pattern) else pattern
+
+
+def is_folder(path: str) -> bool:
+    """A local directory, or on an object store a prefix with objects under it and no object of
+    its own name."""
+    if isinstance(FileSystems.get_filesystem(path), LocalFileSystem):
+        return os.path.isdir(path)
+    try:
+        if FileSystems.exists(path):
+            return False
+        return bool(FileSystems.match([f"{path}/**"], limits=[1])[0].metadata_list)
+    except Exception:  # noqa: BLE001 - unreachable or refused: check_patterns says why
+        return False
+
+
+def is_file_entry(path: str) -> bool:
+    """A listed entry that is a file: not a local folder, nor an object store's placeholder."""
+    return not is_folder_placeholder(path) and not (
+        isinstance(FileSystems.get_filesystem(path), LocalFileSystem) and os.path.isdir(path)
+    )
+
+
+def missing_local_folders(path: str) -> list[str]:
+    """The local folders, deepest first, that writing into `path` would create."""
+    if not isinstance(FileSystems.get_filesystem(path), LocalFileSystem):
+        return []
+    missing, folder = [], os.path.abspath(path)
+    while not os.path.exists(folder) and os.path.dirname(folder) != folder:
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    return missing
+
+
+def remove_empty_folders(folders: Sequence[str]) -> None:
+    for folder in folders:
+        with contextlib.suppress(OSError):  # not empty, or already gone
+            os.rmdir(folder)
+
+
 def runs_here(options: PipelineOptions) -> bool:
     """Whether the workers are this machine (DirectRunner, the default), so that its hardware
     is theirs."""
@@ -64,13 +136,14 @@ def runs_here(options: PipelineOptions) -> bool:
 
 
 def check_patterns(flag: str, patterns: Sequence[str]) -> None:
-    """Every pattern must match at least one file (one listed object is enough to know)."""
+    """Every pattern must match at least one file, not only folders (a few listed entries are
+    enough to know)."""
     for pattern in patterns:
         try:
-            result = FileSystems.match([pattern], limits=[1])[0]
+            result = FileSystems.match([pattern], limits=[MATCHES_LOOKED_AT])[0]
         except Exception as exc:  # noqa: BLE001 - any filesystem error is reported the same way
             raise UsageError(f"{flag} {pattern!r} cannot be listed: {exc}") from exc
-        if not result.metadata_list:
+        if not any(is_file_entry(metadata.path) for metadata in result.metadata_list):
             raise UsageError(f"{flag} {pattern!r} matches no file; check the path and the glob")
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
+import difflib
 import enum
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -274,12 +277,15 @@ def make_parser() -> argparse.ArgumentParser:
 
 def parse(argv: Sequence[str]) -> tuple[JobOptions, list[str]]:
     """Splits the command line into our options and Beam's; rejects flags that neither knows."""
-    args, beam_args = make_parser().parse_known_args(list(argv))
+    parser = make_parser()
+    args, beam_args = parser.parse_known_args(list(argv))
     unknown = unknown_beam_flags(beam_args)
     if unknown:
+        known = [*parser_flags(parser), *beam_flags()]
+        named = "; ".join(_with_suggestion(flag, known) for flag in unknown)
         raise UsageError(
-            f"unknown flag(s) {', '.join(unknown)}: neither this job's (see --help) nor an "
-            "Apache Beam pipeline option"
+            f"unknown flag {named}. Flags must be this job's (see --help) or Apache Beam "
+            "pipeline options"
         )
     if args.overwrite and args.skip_existing:
         raise UsageError(
@@ -328,6 +334,38 @@ def parse(argv: Sequence[str]) -> tuple[JobOptions, list[str]]:
 
 def unknown_beam_flags(beam_args: Sequence[str]) -> list[str]:
     options = PipelineOptions(list(beam_args))
-    known = options.get_all_options(retain_unknown_options=False)
+    with _no_discard_warning():
+        known = options.get_all_options(retain_unknown_options=False)
     every = options.get_all_options(retain_unknown_options=True)
     return sorted(f"--{name}" for name in set(every) - set(known))
+
+
+def parser_flags(parser: argparse.ArgumentParser) -> list[str]:
+    return [flag for action in parser._actions for flag in action.option_strings]
+
+
+def beam_flags() -> list[str]:
+    return [f"--{name}" for name in PipelineOptions([]).get_all_options()]
+
+
+def _with_suggestion(flag: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(flag, known, n=2, cutoff=0.75)
+    return f"{flag} (did you mean {' or '.join(close)}?)" if close else flag
+
+
+class _DiscardWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Discarding unparseable args" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _no_discard_warning() -> Iterator[None]:
+    """Beam warns that it discards unknown flags and carries on; here they stop the job, with a
+    message of its own, so the warning would only mislead."""
+    beam_logger = logging.getLogger("apache_beam.options.pipeline_options")
+    quiet = _DiscardWarning()
+    beam_logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        beam_logger.removeFilter(quiet)

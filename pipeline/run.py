@@ -59,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         job, beam_args = parse(sys.argv[1:] if argv is None else argv)
         logging.getLogger("pipeline").setLevel(logging.WARNING if job.quiet else logging.INFO)
+        job = checks.with_folders_as_globs(job)
         image_size = checks.check_job(job, beam_args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

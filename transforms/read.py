@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.io.filesystem import FileMetadata
 
 from transforms.counters import count
 from transforms.fingerprint import fingerprint, stat
@@ -14,6 +15,17 @@ from transforms.fs import read_bytes
 from transforms.history import EARLIER, MATCHED, KeepNew, MatchedFile
 from transforms.manifest import DEFAULT_COLUMN, read_manifest
 from transforms.records import FAILURES, Failure, ImageFile
+
+
+def is_folder_placeholder(path: str) -> bool:
+    """Object stores list folder placeholders (empty objects named `DIR/`) among the files."""
+    return path.endswith("/")
+
+
+def matched_files(metadata: FileMetadata) -> Iterator[MatchedFile]:
+    """The file a listing entry names, with its fingerprint; nothing for a folder placeholder."""
+    if not is_folder_placeholder(metadata.path):
+        yield MatchedFile(metadata.path, fingerprint(metadata))
 
 
 class _ManifestFn(beam.DoFn):
@@ -68,8 +80,7 @@ class ReadImages(beam.PTransform):
                 pbegin
                 | "Patterns" >> beam.Create(list(self.patterns))
                 | "MatchFiles" >> fileio.MatchAll()
-                | "Fingerprints"
-                >> beam.Map(lambda metadata: MatchedFile(metadata.path, fingerprint(metadata)))
+                | "Fingerprints" >> beam.FlatMap(matched_files)
             )
         if self.manifests:
             listed = (
