@@ -9,6 +9,7 @@ import uuid
 import numpy as np
 import pytest
 
+from pipeline.checks import folder_as_glob
 from tests import emulators
 from tests.job import (
     MULTI_PROCESSING,
@@ -186,12 +187,41 @@ def test_manifest_on_gs_with_a_missing_object(cloud, photo_folder, tiny_tf2, tmp
     assert set(failures) == {missing} and failures[missing]["stage"] == "read"
 
 
+def test_a_bucket_folder_means_every_object_under_it(cloud, photo_folder, tiny_tf2, tmp_path):
+    bucket = new_bucket()
+    images = upload_folder(photo_folder[0], bucket, "photos/2026", names=PHOTOS[:2])
+    images += upload_folder(photo_folder[0], bucket, "photos/2026/11", names=PHOTOS[2:])
+    # An empty object named like a folder, as consoles create them: listed, never read.
+    gcs().bucket(bucket).blob("photos/2026/empty/").upload_from_string(b"")
+    assert folder_as_glob(f"gs://{bucket}/photos") == f"gs://{bucket}/photos/**"
+    assert folder_as_glob(images[0]) == images[0]
+    for number, source in enumerate((f"gs://{bucket}/photos", f"gs://{bucket}/photos/")):
+        output = f"gs://{bucket}/run-{number}"
+        assert run_job("--input", source, "--output", output, "--model_handle", tiny_tf2) == 0
+        local = download_folder(output, str(tmp_path / f"out-{number}"))
+        assert set(read_embeddings(local)) == set(images) and read_failures(local) == {}
+        assert read_summary(local)["matched"] == len(PHOTOS)
+
+
 def test_checks_on_gs(cloud, tiny_tf2, tmp_path, capsys):
     bucket = new_bucket()
     assert (
         run_job(
             "--input",
             f"gs://{bucket}/nothing/*",
+            "--output",
+            f"gs://{bucket}/o",
+            "--model_handle",
+            tiny_tf2,
+        )
+        == 2
+    )
+    assert "matches no file" in capsys.readouterr().err
+    gcs().bucket(bucket).blob("placeholders/only/").upload_from_string(b"")
+    assert (
+        run_job(
+            "--input",
+            f"gs://{bucket}/placeholders/**",
             "--output",
             f"gs://{bucket}/o",
             "--model_handle",
