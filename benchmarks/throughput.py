@@ -5,7 +5,7 @@
 
 Measures, with the command's defaults unless flags say otherwise:
   (a) model alone: img/s of the handler's own loaded model at the pipeline's batch size, over
-      as many images as (b)'s marginal;
+      as many images as (b)'s marginal, in a fresh process as the command runs in;
   (b) end to end: the command line over N photo-sized JPEGs (640x480, made from real photos),
       marginal img/s = (large - small) / (t_large - t_small), so start-up and model loading
       cancel out;
@@ -76,15 +76,31 @@ def make_jpegs(folder: str, count: int) -> list[str]:
     return paths
 
 
-def load(model: str, precision: str | None):
+def model_alone(model: str, batch_size: int, images: int, precision: str | None) -> float:
+    """img/s of the handler's own model over `images` images, in batches of the pipeline's size,
+    in a process of its own, started as the command's is: the two sides differ only in what
+    they run."""
+    command = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--alone",
+        "--model",
+        model,
+        "--batch_size",
+        str(batch_size),
+        "--large",
+        str(images),
+        *(["--precision", precision] if precision else []),
+    ]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+    return float(done.stdout.split()[-1])
+
+
+def measure_alone(model: str, batch_size: int, images: int, precision: str | None) -> float:
     from transforms.accelerate import Precision
     from transforms.model import LoadedEmbedder
 
-    return LoadedEmbedder(model, Precision(precision or "float32"))
-
-
-def model_alone(embedder, batch_size: int, images: int) -> float:
-    """img/s of a loaded model over `images` images, in batches of the pipeline's size."""
+    embedder = LoadedEmbedder(model, Precision(precision or "float32"), processes_per_machine=1)
     batch = np.random.default_rng(0).integers(0, 256, (batch_size, 380, 380, 3), np.uint8)
     for _ in range(2):
         embedder(batch)
@@ -244,7 +260,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="measurements of each side")
     parser.add_argument("--rss", action="store_true", help="also measure peak memory")
     parser.add_argument("--feed", action="store_true", help="(e) only: a model that costs nothing")
+    parser.add_argument("--alone", action="store_true", help=argparse.SUPPRESS)  # one (a)
     args = parser.parse_args()
+    if args.alone:
+        print(measure_alone(args.model, args.batch_size, args.large, args.precision))
+        return
     args.small = args.small or (400 if args.feed else 24)
     args.large = args.large or (1600 if args.feed else 72)
 
@@ -271,15 +291,12 @@ def main() -> None:
     model = ensure_model(args.model or DEFAULT_MODEL)
     print(f"model: {model}; batch {batch_size}; precision {args.precision or 'default'}")
     marginal_images = args.large - args.small
-    # float32 first: the mixed-precision rewrite is process-wide once enabled.
-    embedder32 = load(model, None)
-    alone32 = model_alone(embedder32, batch_size, marginal_images)
-    embedder = load(model, args.precision) if args.precision else embedder32
+    alone32 = model_alone(model, batch_size, marginal_images, None)
     # The model alone and the command alternate, the same number of times; each side's median
     # counts, so that neither is one lucky or unlucky measurement of a shared machine.
     alone, marginals = [], []
     for _ in range(args.repeats):
-        alone.append(model_alone(embedder, batch_size, marginal_images))
+        alone.append(model_alone(model, batch_size, marginal_images, args.precision))
         marginals.append(marginal_rate(*folders, (args.small, args.large), model, extra))
     decode = decode_per_core(large_paths)
     alone_median, marginal_median = statistics.median(alone), statistics.median(marginals)
