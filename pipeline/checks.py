@@ -91,10 +91,14 @@ def folder_as_glob(pattern: str) -> str:
     return f"{pattern}/**" if is_folder(pattern) else pattern
 
 
+def is_local(path: str) -> bool:
+    return isinstance(FileSystems.get_filesystem(path), LocalFileSystem)
+
+
 def is_folder(path: str) -> bool:
     """A local directory, or on an object store a prefix with objects under it and no object of
     its own name."""
-    if isinstance(FileSystems.get_filesystem(path), LocalFileSystem):
+    if is_local(path):
         return os.path.isdir(path)
     try:
         if FileSystems.exists(path):
@@ -106,14 +110,12 @@ def is_folder(path: str) -> bool:
 
 def is_file_entry(path: str) -> bool:
     """A listed entry that is a file: not a local folder, nor an object store's placeholder."""
-    return not is_folder_placeholder(path) and not (
-        isinstance(FileSystems.get_filesystem(path), LocalFileSystem) and os.path.isdir(path)
-    )
+    return not is_folder_placeholder(path) and not (is_local(path) and os.path.isdir(path))
 
 
 def missing_local_folders(path: str) -> list[str]:
     """The local folders, deepest first, that writing into `path` would create."""
-    if not isinstance(FileSystems.get_filesystem(path), LocalFileSystem):
+    if not is_local(path):
         return []
     missing, folder = [], os.path.abspath(path)
     while not os.path.exists(folder) and os.path.dirname(folder) != folder:
