@@ -203,58 +203,23 @@ def test_a_bucket_folder_means_every_object_under_it(cloud, photo_folder, tiny_t
         assert read_summary(local)["matched"] == len(PHOTOS)
 
 
+def refusal(capsys, source: str, output: str, model: str) -> str:
+    """What the command says when it stops before launch (exit status 2)."""
+    assert run_job("--input", source, "--output", output, "--model_handle", model) == 2
+    return capsys.readouterr().err
+
+
 def test_checks_on_gs(cloud, tiny_tf2, tmp_path, capsys):
     bucket = new_bucket()
-    assert (
-        run_job(
-            "--input",
-            f"gs://{bucket}/nothing/*",
-            "--output",
-            f"gs://{bucket}/o",
-            "--model_handle",
-            tiny_tf2,
-        )
-        == 2
-    )
-    assert "matches no file" in capsys.readouterr().err
+    output = f"gs://{bucket}/o"
+    assert "matches no file" in refusal(capsys, f"gs://{bucket}/nothing/*", output, tiny_tf2)
     gcs().bucket(bucket).blob("placeholders/only/").upload_from_string(b"")
-    assert (
-        run_job(
-            "--input",
-            f"gs://{bucket}/placeholders/**",
-            "--output",
-            f"gs://{bucket}/o",
-            "--model_handle",
-            tiny_tf2,
-        )
-        == 2
-    )
-    assert "matches no file" in capsys.readouterr().err
+    assert "matches no file" in refusal(capsys, f"gs://{bucket}/placeholders/**", output, tiny_tf2)
     gcs().bucket(bucket).blob("a.jpg").upload_from_string(b"x")
-    assert (
-        run_job(
-            "--input",
-            f"gs://{bucket}/*",
-            "--output",
-            "gs://no-such-bucket-here/o",
-            "--model_handle",
-            tiny_tf2,
-        )
-        == 2
-    )
-    assert "is not writable" in capsys.readouterr().err
-    assert (
-        run_job(
-            "--input",
-            f"gs://{bucket}/*",
-            "--output",
-            f"gs://{bucket}/o",
-            "--model_handle",
-            f"gs://{bucket}/no-model",
-        )
-        == 2
-    )
-    assert "--model_handle" in capsys.readouterr().err
+    elsewhere = "gs://no-such-bucket-here/o"
+    assert "is not writable" in refusal(capsys, f"gs://{bucket}/*", elsewhere, tiny_tf2)
+    no_model = f"gs://{bucket}/no-model"
+    assert "--model_handle" in refusal(capsys, f"gs://{bucket}/*", output, no_model)
 
 
 def test_scheduled_runs_on_gs_embed_only_new_and_changed_objects(
