@@ -100,6 +100,26 @@ def test_an_unsupported_python_is_refused_and_touches_nothing(tmp_path):
         cwd=ROOT,
     )
     assert refused.returncode == 1
-    assert "Python 3.10.13" in refused.stderr and "3.11, 3.12 or 3.13" in refused.stderr
-    assert "PYTHON=" in refused.stderr
+    assert refused.stderr == (
+        f"error: {tmp_path}/python3.10 is Python 3.10.13; this project needs Python 3.11, 3.12 "
+        "or 3.13: pass PYTHON=/path/to/python3.12 to make\n"
+    )
     assert (venv / "half-made").exists()
+
+
+def test_a_half_made_environment_is_made_again(tmp_path):
+    """An environment without its completion marker (an install that was interrupted) is
+    removed before anything else; the new one is made with the Python asked for."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "left-over").write_text("from an interrupted install")
+    failing = fake_python(tmp_path, "3.12.1")  # supported, but it cannot make environments
+    made = subprocess.run(
+        [os.path.join(ROOT, "tools", "ensure-venv"), failing, str(venv)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert f"Removing {venv}: an earlier attempt left it unfinished" in made.stdout
+    assert f"Making {venv} with {failing} (Python 3.12.1)" in made.stdout
+    assert not (venv / "left-over").exists()
