@@ -36,6 +36,10 @@ ONE_PROCESS_PER_VM = "no_use_multiple_sdk_containers"
 NVIDIA_MPS = "use_nvidia_mps"
 
 
+def is_tpu(spec: str | None) -> bool:
+    return bool(spec) and spec.partition(":")[0] in TPU_MACHINES
+
+
 class AcceleratorError(ValueError):
     """A malformed or unknown --accelerator value."""
 

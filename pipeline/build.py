@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from pipeline import accelerator
 from pipeline.earlier_results import embeddings_pattern
 from pipeline.options import JobOptions, Sharing
 from pipeline.workers import processes_per_machine
@@ -52,6 +53,7 @@ def build(pipeline: beam.Pipeline, job: JobOptions, image_size: int) -> None:
         jit_compile=job.jit_compile,
         share_across_processes=job.model_sharing is Sharing.MACHINE,
         processes_per_machine=processes_per_machine(pipeline.options),
+        on_tpu=accelerator.is_tpu(job.accelerator),
     )
     embedded = images["images"] | "EmbedImages" >> EmbedImages(handler)
     vectors = embedded["embeddings"]

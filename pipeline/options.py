@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import accelerator
-from transforms.accelerate import Precision
+from transforms.accelerate import Precision, UnsupportedPrecisionError, require_tpu_support
 from transforms.bigquery import Method, parse_table
 from transforms.decode import DEFAULT_MAX_PIXELS
 from transforms.image_records import DEFAULT_IMAGE_FEATURE, DEFAULT_KEY_FEATURE
@@ -238,8 +238,8 @@ def make_parser() -> argparse.ArgumentParser:
         type=Precision,
         choices=list(Precision),
         default=Precision.FLOAT32,
-        help="float32; bfloat16 (CPUs with AVX512_BF16 or AMX); float16 (mixed precision on "
-        "NVIDIA GPUs); default: %(default)s",
+        help="float32; bfloat16 (CPUs with AVX512_BF16 or AMX, and TPUs); float16 (mixed "
+        "precision on NVIDIA GPUs); default: %(default)s",
     )
     _switch(model, "--jit_compile", "compile the model with XLA (often faster on GPUs and TPUs)")
     model.add_argument(
@@ -293,6 +293,11 @@ def parse(argv: Sequence[str]) -> tuple[JobOptions, list[str]]:
         )
     if not (args.inputs or args.input_manifests or args.input_tfrecords):
         raise UsageError("nothing to embed: give --input, --input_manifest or --input_tfrecord")
+    if accelerator.is_tpu(args.accelerator):
+        try:
+            require_tpu_support(args.precision)
+        except UnsupportedPrecisionError as exc:
+            raise UsageError(str(exc)) from None
     if args.accelerator:
         try:
             beam_args = [*beam_args, *accelerator.expand(args.accelerator, beam_args)]

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 class Precision(enum.StrEnum):
     FLOAT32 = "float32"
-    BFLOAT16 = "bfloat16"  # CPUs with AVX512_BF16 or AMX
+    BFLOAT16 = "bfloat16"  # CPUs with AVX512_BF16 or AMX, and TPUs
     FLOAT16 = "float16"  # NVIDIA GPUs
 
 
@@ -75,6 +75,15 @@ def require_support(precision: Precision) -> None:
         )
 
 
+def require_tpu_support(precision: Precision) -> None:
+    """Raises UnsupportedPrecisionError for a precision a TPU does not run."""
+    if precision is Precision.FLOAT16:
+        raise UnsupportedPrecisionError(
+            "--precision float16 is for NVIDIA GPUs; a TPU computes in bfloat16: use "
+            "--precision bfloat16 or float32"
+        )
+
+
 # Of a shared GPU's memory, what the processes divide among themselves (the driver, MPS and
 # CUDA contexts keep the rest).
 SHARED_GPU_FRACTION = 0.9
@@ -108,10 +117,17 @@ def memory_share_mib(
     return None if per_gpu <= 1 else int(total_mib * SHARED_GPU_FRACTION / per_gpu)
 
 
-def configure(precision: Precision, processes_per_machine: int | None = None) -> None:
+def configure(
+    precision: Precision, processes_per_machine: int | None = None, on_tpu: bool = False
+) -> None:
     """Sets TensorFlow up for this worker; raises UnsupportedPrecisionError with what to use."""
     import tensorflow as tf
 
+    if on_tpu:
+        require_tpu_support(precision)
+        # XLA on a TPU multiplies float32 convolutions in bfloat16 by default (its matrix units),
+        # accumulating in float32: bfloat16 is the TPU's own precision and needs no rewrite.
+        return
     require_support(precision)
     devices = gpus()
     totals = gpu_memory_mib() if devices else []

@@ -3,6 +3,7 @@ and embeds batches of uint8 images."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Iterable, Sequence
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler
 
-from transforms import signature
+from transforms import signature, tpu
 from transforms.accelerate import Precision, configure
 from transforms.model_files import local_model_path
 from transforms.records import METRICS_NAMESPACE
@@ -32,14 +33,22 @@ class LoadedEmbedder:
         precision: Precision = Precision.FLOAT32,
         jit_compile: bool = False,
         processes_per_machine: int | None = None,
+        tpu_batch_size: int | None = None,
     ):
+        """tpu_batch_size: run on the worker's TPU, in batches of exactly this many images
+        (transforms/tpu.py); a TPU that cannot be initialized raises TpuUnavailableError."""
         import tensorflow as tf
         import tensorflow_hub as hub
 
         configure_threads(processes_per_machine)
-        configure(precision, processes_per_machine)
+        on_tpu = tpu_batch_size is not None
+        configure(precision, processes_per_machine, on_tpu=on_tpu)
+        self._strategy = tpu.connect() if on_tpu else None
+        self._tpu_batch_size = tpu_batch_size
         self.handle = handle
-        self.module = hub.load(local_model_path(handle))
+        scope = self._strategy.scope() if on_tpu else contextlib.nullcontext()
+        with scope:
+            self.module = hub.load(local_model_path(handle))
         self.choice = signature.of_loaded(self.module)
         if self.choice.signature is None:
             features = self.module
@@ -52,7 +61,7 @@ class LoadedEmbedder:
 
         @tf.function(
             input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)],
-            jit_compile=jit_compile or None,
+            jit_compile=jit_compile or on_tpu or None,
         )
         def embed(images):
             # The module takes float images in [0, 1]; pixels travel as uint8 until here.
@@ -68,6 +77,8 @@ class LoadedEmbedder:
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 -> (N, D) float32."""
         with self._lock:
+            if self._strategy is not None:
+                return tpu.run_fixed(self._strategy, self._embed, images, self._tpu_batch_size)
             return self._embed(images).numpy()
 
 
@@ -87,9 +98,11 @@ class HubImageEmbedder(ModelHandler[np.ndarray, np.ndarray, LoadedEmbedder]):
         jit_compile: bool = False,
         share_across_processes: bool = False,
         processes_per_machine: int | None = None,
+        on_tpu: bool = False,
     ):
         """processes_per_machine: worker processes on each machine (transforms/threads.py), so
-        that each sizes its TensorFlow threads and GPU memory to its share."""
+        that each sizes its TensorFlow threads and GPU memory to its share. on_tpu: run on the
+        worker's TPU, every batch padded to `batch_size` (transforms/tpu.py)."""
         # Sharing across processes is RunInference's `large_model`: one copy per machine,
         # served to every worker process of that machine, alone with the machine's cores.
         super().__init__(
@@ -101,11 +114,16 @@ class HubImageEmbedder(ModelHandler[np.ndarray, np.ndarray, LoadedEmbedder]):
         self._precision = precision
         self._jit_compile = jit_compile
         self._processes = 1 if share_across_processes else processes_per_machine
+        self._tpu_batch_size = batch_size if on_tpu else None
 
     def load_model(self) -> LoadedEmbedder:
         logger.info("Loading %s (%s)", self._handle, self._precision)
         return LoadedEmbedder(
-            self._handle, self._precision, self._jit_compile, processes_per_machine=self._processes
+            self._handle,
+            self._precision,
+            self._jit_compile,
+            processes_per_machine=self._processes,
+            tpu_batch_size=self._tpu_batch_size,
         )
 
     def run_inference(
