@@ -17,10 +17,9 @@ import contextlib
 import enum
 import logging
 import math
-import os
 import subprocess
 
-from transforms.threads import PER_CORE
+from transforms.threads import process_count
 
 logger = logging.getLogger(__name__)
 
@@ -108,11 +107,9 @@ def memory_share_mib(
     processes_per_machine: int | None, gpu_count: int, total_mib: int, cores: int | None = None
 ) -> int | None:
     """Each process's share of one GPU's memory, or None where it has the GPU to itself."""
-    if processes_per_machine is None or gpu_count == 0:
+    processes = process_count(processes_per_machine, cores)
+    if processes is None or gpu_count == 0:
         return None
-    processes = processes_per_machine
-    if processes == PER_CORE:
-        processes = cores or os.cpu_count() or 1
     per_gpu = math.ceil(processes / gpu_count)
     return None if per_gpu <= 1 else int(total_mib * SHARED_GPU_FRACTION / per_gpu)
 

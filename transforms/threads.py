@@ -19,14 +19,19 @@ logger = logging.getLogger(__name__)
 PER_CORE = 0
 
 
+def process_count(processes_per_machine: int | None, cores: int | None = None) -> int | None:
+    """How many worker processes run on this machine (PER_CORE resolved), or None."""
+    if processes_per_machine == PER_CORE:
+        return cores or os.cpu_count() or 1
+    return processes_per_machine
+
+
 def threads_per_process(processes_per_machine: int | None, cores: int | None = None) -> int | None:
     """The size of each TensorFlow pool in one of `processes_per_machine` processes."""
-    if processes_per_machine is None:
+    processes = process_count(processes_per_machine, cores)
+    if processes is None:
         return None
-    cores = cores or os.cpu_count() or 1
-    if processes_per_machine == PER_CORE:
-        return 1
-    return max(1, cores // processes_per_machine)
+    return max(1, (cores or os.cpu_count() or 1) // processes)
 
 
 def configure_threads(processes_per_machine: int | None) -> None:
