@@ -5,13 +5,12 @@ from __future__ import annotations
 import apache_beam as beam
 
 from pipeline import accelerator
-from pipeline.earlier_results import embeddings_pattern
 from pipeline.options import JobOptions, Sharing
 from pipeline.workers import processes_per_machine
 from transforms.bigquery import WriteEmbeddingsToBigQuery
 from transforms.decode import DecodeImages
 from transforms.embed import EmbedImages
-from transforms.history import EARLIER, MATCHED, KeepNew, ReadEarlierRecords
+from transforms.history import EARLIER, MATCHED, KeepNew, ReadHistory
 from transforms.image_records import ReadImageRecords
 from transforms.model import HubImageEmbedder
 from transforms.read import ReadImages
@@ -24,7 +23,7 @@ def build(pipeline: beam.Pipeline, job: JobOptions, image_size: int) -> None:
     assert job.run_id, "the run id is chosen before the job is built"
     earlier = None
     if job.skip_existing:
-        earlier = pipeline | "EarlierRecords" >> ReadEarlierRecords(embeddings_pattern(job.output))
+        earlier = pipeline | "EarlierRecords" >> ReadHistory(job.output)
     sources, files = [], []
     if job.inputs or job.input_manifests:
         read = pipeline | "ReadImages" >> ReadImages(

@@ -23,10 +23,10 @@ from pipeline.options import JobOptions, UsageError
 from transforms import signature
 from transforms.accelerate import UnsupportedPrecisionError, require_support
 from transforms.bigquery import Method
+from transforms.listing import is_folder_placeholder
 from transforms.manifest import read_manifest
 from transforms.model_files import is_url, local_model_path
 from transforms.preprocess import DEFAULT_IMAGE_SIZE
-from transforms.read import is_folder_placeholder
 
 logger = logging.getLogger(__name__)
 

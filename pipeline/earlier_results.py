@@ -7,12 +7,8 @@ from __future__ import annotations
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.summary import SUMMARY_FILE, SUMMARY_PREFIX
+from transforms.index import INDEX_PREFIX
 from transforms.write import EMBEDDINGS_PREFIX, FAILURES_PREFIX
-
-
-def embeddings_pattern(output: str) -> str:
-    """Every embedding record any run wrote in `output`."""
-    return FileSystems.join(output, f"{EMBEDDINGS_PREFIX}-*.tfrecord")
 
 
 def find(output: str, run: str | None = None) -> list[str]:
@@ -21,6 +17,7 @@ def find(output: str, run: str | None = None) -> list[str]:
     shards = f"{run}-*" if run else "*"
     names = [
         f"{EMBEDDINGS_PREFIX}-{shards}",
+        f"{INDEX_PREFIX}-{shards}",
         f"{FAILURES_PREFIX}-{shards}",
         f"{SUMMARY_PREFIX}-{run or '*'}.json",
     ]

@@ -49,6 +49,8 @@ def make_summary(counts: dict[str, int], seconds: float, model: str, run: str) -
         "seconds": round(seconds, 3),
         "images_per_second": round(embedded / seconds, 3) if seconds > 0 else 0.0,
         "model": model,
+        # Cloud Storage requests the job tried again (errors 5xx and 429, dropped connections).
+        "storage_retries": counts.get("storage_retries", 0),
     }
 
 

@@ -186,20 +186,35 @@ def environment(**values: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def _credentials(folder: str) -> dict[str, str]:
+    """The environment that lets Google's clients start without any network call."""
+    credentials = os.path.join(folder, "credentials.json")
+    with open(credentials, "w") as handle:
+        json.dump(DUMMY_CREDENTIALS, handle)
+    return {"GOOGLE_APPLICATION_CREDENTIALS": credentials, "GOOGLE_CLOUD_PROJECT": PROJECT}
+
+
 @contextlib.contextmanager
 def cloud(folder: str) -> Iterator[dict[str, str]]:
     """Both emulators, and the environment that points every client at them."""
     data_dir = os.path.join(folder, "gcs")
     os.makedirs(data_dir, exist_ok=True)
-    credentials = os.path.join(folder, "credentials.json")
-    with open(credentials, "w") as handle:
-        json.dump(DUMMY_CREDENTIALS, handle)
     with storage(data_dir) as gcs_url, bigquery(data_dir) as bq_url:
         env = {
             "STORAGE_EMULATOR_HOST": gcs_url,
             "BIGQUERY_EMULATOR_HOST": bq_url,
-            "GOOGLE_APPLICATION_CREDENTIALS": credentials,
-            "GOOGLE_CLOUD_PROJECT": PROJECT,
+            **_credentials(folder),
         }
         with environment(**env), bigquery_shim(bq_url, os.path.join(folder, "shim")):
+            yield env
+
+
+@contextlib.contextmanager
+def cloud_storage(folder: str) -> Iterator[dict[str, str]]:
+    """The storage emulator alone, and the environment that points clients at it."""
+    data_dir = os.path.join(folder, "gcs")
+    os.makedirs(data_dir, exist_ok=True)
+    with storage(data_dir) as gcs_url:
+        env = {"STORAGE_EMULATOR_HOST": gcs_url, **_credentials(folder)}
+        with environment(**env):
             yield env

@@ -43,17 +43,19 @@ def save_probe(path: str, size: int = 380) -> str:
     return path
 
 
-def tiny_weights() -> np.ndarray:
-    return np.random.default_rng(0).normal(size=(3, TINY_DIM)).astype(np.float32)
+def tiny_weights(dim: int = TINY_DIM) -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(3, dim)).astype(np.float32)
 
 
-def save_tiny_tf2(path: str, size: int = TINY_SIZE, callable_only: bool = False) -> str:
-    """A TF2 SavedModel with a variable: tanh(mean colour @ a fixed 3 x TINY_DIM matrix)."""
+def save_tiny_tf2(
+    path: str, size: int = TINY_SIZE, callable_only: bool = False, dim: int = TINY_DIM
+) -> str:
+    """A TF2 SavedModel with a variable: tanh(mean colour @ a fixed 3 x `dim` matrix)."""
 
     class Tiny(tf.Module):
         def __init__(self):
             super().__init__()
-            self.kernel = tf.Variable(tiny_weights())
+            self.kernel = tf.Variable(tiny_weights(dim))
 
         @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
         def __call__(self, images):

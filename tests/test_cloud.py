@@ -11,6 +11,7 @@ import pytest
 
 from pipeline.checks import folder_as_glob
 from tests import emulators
+from tests.buckets import download_folder, gcs, new_bucket, upload_folder
 from tests.job import (
     MULTI_PROCESSING,
     latest_per_uri,
@@ -30,13 +31,6 @@ def cloud(tmp_path_factory):
         yield env
 
 
-def gcs():
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    return storage.Client(project=emulators.PROJECT, credentials=AnonymousCredentials())
-
-
 def bigquery(cloud):
     from google.api_core.client_options import ClientOptions
     from google.auth.credentials import AnonymousCredentials
@@ -47,38 +41,6 @@ def bigquery(cloud):
         credentials=AnonymousCredentials(),
         client_options=ClientOptions(api_endpoint=cloud["BIGQUERY_EMULATOR_HOST"]),
     )
-
-
-def new_bucket() -> str:
-    name = f"b-{uuid.uuid4().hex[:12]}"
-    gcs().create_bucket(name)
-    return name
-
-
-def upload_folder(folder: str, bucket: str, prefix: str, names=None) -> list[str]:
-    """Uploads files (recursively); returns their gs:// URIs."""
-    uris = []
-    target = gcs().bucket(bucket)
-    for root, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(root, name)
-            relative = os.path.relpath(path, folder).replace(os.sep, "/")
-            if names is not None and relative not in names:
-                continue
-            target.blob(f"{prefix}/{relative}").upload_from_filename(path)
-            uris.append(f"gs://{bucket}/{prefix}/{relative}")
-    return uris
-
-
-def download_folder(uri: str, folder: str) -> str:
-    """Copies everything under gs://BUCKET/PREFIX to `folder`, to read it the way README shows."""
-    bucket, prefix = uri[len("gs://") :].split("/", 1)
-    os.makedirs(folder, exist_ok=True)
-    for blob in gcs().list_blobs(bucket, prefix=prefix + "/"):
-        relative = blob.name[len(prefix) + 1 :]
-        if "/" not in relative:  # Beam's temporary folders are gone after a run
-            blob.download_to_filename(os.path.join(folder, relative))
-    return folder
 
 
 def table_rows(cloud, dataset: str) -> dict[str, dict]:

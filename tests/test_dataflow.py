@@ -135,7 +135,10 @@ def test_the_job_translates_for_dataflow_with_gpu_workers():
         "DecodeImages/Decode",
         "ReadImages/ReadBytes",
         "ReadImages/KeepNew/JoinEarlier",
-        "EarlierRecords/ReadEarlier",
+        "EarlierRecords/HistoryFiles",
+        "EarlierRecords/ReadIndexes/ReadIndexLines",
+        "EarlierRecords/ReadUnindexed",
+        "WriteEmbeddings/WriteIndex/WriteIndexLines",
     } <= names
 
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 from tests import models
 from tests.job import read_embeddings, read_failures, read_summary, run_job
 from transforms.image_records import ExampleDecoder
-from transforms.manifest import read_manifest
+from transforms.manifest import Entry, read_manifest
 from transforms.records import Failure
 
 
@@ -24,22 +24,49 @@ def write(path, text: str) -> str:
 
 def test_manifest_formats(tmp_path):
     text = write(tmp_path / "list.txt", "# photos\n/a.jpg\n\n gs://b/c.png \n")
-    assert list(read_manifest(text)) == ["/a.jpg", "gs://b/c.png"]
+    assert list(read_manifest(text)) == [Entry("/a.jpg"), Entry("gs://b/c.png")]
     table = write(tmp_path / "list.csv", 'id,path\n1,/a.jpg\n2,\n3,"/b, c.jpg"\n')
     entries = list(read_manifest(table, "path"))
-    assert entries[0] == "/a.jpg" and entries[2] == "/b, c.jpg"
+    assert entries[0] == Entry("/a.jpg") and entries[2] == Entry("/b, c.jpg")
     assert entries[1] == Failure(
         f"{table}#3", "read", "bad_manifest_row", "ManifestError: empty 'path'"
     )
     lines = write(tmp_path / "list.jsonl", '{"uri": "/a.jpg"}\n{"url": "/b.jpg"}\nnot json\n')
     entries = list(read_manifest(lines))
-    assert entries[0] == "/a.jpg"
+    assert entries[0] == Entry("/a.jpg")
     assert entries[1] == Failure(
         f"{lines}#2", "read", "bad_manifest_row", "ManifestError: no field 'uri'"
     )
     assert entries[2].uri == f"{lines}#3" and entries[2].error.startswith("JSONDecodeError")
     with pytest.raises(ValueError, match="no column 'uri'"):
         list(read_manifest(table))
+
+
+def test_manifest_rows_state_their_versions(tmp_path):
+    # A Cloud Storage inventory report names objects by bucket and name, with their versions.
+    report = write(
+        tmp_path / "inventory.csv",
+        "bucket,name,size,updated,generation\n"
+        "b,photos/a.jpg,120,2026-11-26T05:59:38.123Z,1764136778123456\n"
+        "b,photos/,0,2026-11-26T05:59:38.123Z,1\n"  # a folder placeholder: not an image
+        "b,photos/b.jpg,130,yesterday,2\n",
+    )
+    entries = list(read_manifest(report))
+    assert entries[0] == Entry(
+        "gs://b/photos/a.jpg", "size=120;updated=1795672778.123000;generation=1764136778123456"
+    )
+    assert len(entries) == 2 and entries[1].uri == f"{report}#4"
+    assert entries[1].reason == "bad_manifest_row" and "yesterday" in entries[1].error
+    # A BigQuery object table's export: its own time format, no generation needed.
+    table = write(
+        tmp_path / "objects.jsonl",
+        '{"uri": "gs://b/a.jpg", "size": 120, "updated": "2026-11-26 05:59:38.123000 UTC"}\n'
+        '{"uri": "gs://b/c.jpg", "size": 7}\n',
+    )
+    assert list(read_manifest(table)) == [
+        Entry("gs://b/a.jpg", "size=120;updated=1795672778.123000"),
+        Entry("gs://b/c.jpg", ""),  # a size alone names no version: the store is asked
+    ]
 
 
 def test_manifest_input_end_to_end(photo_folder, tiny_tf2, tmp_path):

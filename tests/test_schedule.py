@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import collections
+import gzip
+import json
 import os
 
 import numpy as np
@@ -10,9 +12,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from pipeline.index import main as index_main
 from tests import models
 from tests.job import latest_per_uri, read_failures, read_records, read_summary, run_job
 from tests.photos import photos
+from transforms import fingerprint
 from transforms.fingerprint import stat
 from transforms.history import MatchedFile, choose
 
@@ -85,6 +89,80 @@ def test_second_and_third_runs_embed_only_new_and_changed_images(tiny_tf2, tmp_p
     assert len(runs) == 3 and "summary-third.json" in runs
 
 
+def sizes(output: str, prefix: str) -> int:
+    return sum(os.path.getsize(os.path.join(output, name)) for name in shards(output, prefix))
+
+
+def shards(output: str, prefix: str) -> list[str]:
+    return sorted(name for name in os.listdir(output) if name.startswith(f"{prefix}-"))
+
+
+def test_skip_existing_reads_the_indexes_not_the_vectors(tmp_path):
+    # Vectors as wide as B4's, so that the index's share of the bytes is the real one.
+    wide = models.save_tiny_tf2(str(tmp_path / "wide"), dim=1792)
+    folder, output = tmp_path / "images", str(tmp_path / "out")
+    folder.mkdir()
+    for index in range(40):
+        save(folder, f"photo-with-a-longish-name-{index:05d}.jpg", index)
+    assert run(folder, output, wide, FAST, "--run_id", "first") == 0
+    assert summary_counts(output) == (40, 0, 40, 0)
+    assert shards(output, "index") == ["index-first-00000-of-00001.jsonl.gz"]
+    with gzip.open(os.path.join(output, shards(output, "index")[0]), "rt") as handle:
+        rows = [json.loads(line) for line in handle]
+    records = {record["uri"]: record for record in read_records(output)}
+    assert len(rows) == 40 and len(records) == 40
+    for row in rows:
+        record = records[row["uri"]]
+        assert row == {key: record[key] for key in ("uri", "fingerprint", "embedded_at", "run")}
+    assert sizes(output, "index") <= 0.05 * sizes(output, "embeddings")
+
+    # Earlier vectors made unreadable: a run that opened them would fail on the first record.
+    for name in shards(output, "embeddings"):
+        path = os.path.join(output, name)
+        with open(path, "r+b") as handle:
+            handle.write(b"\xff" * os.path.getsize(path))
+    save(folder, "added.jpg", 77)
+    assert run(folder, output, wide, FAST, "--skip_existing", "--run_id", "second") == 0
+    assert summary_counts(output) == (41, 40, 1, 0)
+
+
+def test_a_run_without_an_index_is_read_from_its_vectors(tiny_tf2, tmp_path, capsys):
+    # Folders written before indexes existed, or a run stopped between its vectors and its index.
+    folder, output = tmp_path / "images", str(tmp_path / "out")
+    folder.mkdir()
+    for index in range(4):
+        save(folder, f"{index}.jpg", index)
+    assert run(folder, output, tiny_tf2, FAST, "--run_id", "old") == 0
+    for name in shards(output, "index"):
+        os.remove(os.path.join(output, name))
+    save(folder, "4.jpg", 4)
+    assert run(folder, output, tiny_tf2, FAST, "--skip_existing", "--run_id", "indexed") == 0
+    assert summary_counts(output) == (5, 4, 1, 0)
+    assert shards(output, "index") == ["index-indexed-00000-of-00001.jsonl.gz"]
+
+    # The one-off command indexes the old run from its vectors, once.
+    assert index_main(["--output", output]) == 0
+    assert "Indexed 1 runs (1 files): old" in capsys.readouterr().err
+    assert shards(output, "index")[-1] == "index-old-00000-of-00001.jsonl.gz"
+    with gzip.open(os.path.join(output, shards(output, "index")[-1]), "rt") as handle:
+        rows = {row["uri"]: row for row in map(json.loads, handle)}
+    old = {r["uri"]: r for r in read_records(output) if r["run"] == "old"}
+    assert rows == {
+        uri: {key: record[key] for key in ("uri", "fingerprint", "embedded_at", "run")}
+        for uri, record in old.items()
+    }
+    assert index_main(["--output", output]) == 0
+    assert "Every run in" in capsys.readouterr().err
+    assert [name for name in os.listdir(output) if name.startswith(".")] == []
+
+    for name in shards(output, "embeddings"):  # from here on, no run opens the vectors
+        with open(os.path.join(output, name), "wb") as handle:
+            handle.write(b"not a record")
+    save(folder, "5.jpg", 5)
+    assert run(folder, output, tiny_tf2, FAST, "--skip_existing", "--run_id", "after") == 0
+    assert summary_counts(output) == (6, 5, 1, 0)
+
+
 def test_records_of_tfrecord_inputs_are_skipped_after_their_read(tiny_tf2, tmp_path):
     shard = str(tmp_path / "images.tfrecord")
     with tf.io.TFRecordWriter(shard) as writer:
@@ -132,18 +210,22 @@ def test_same_run_id_twice_is_refused(tiny_tf2, tmp_path, capsys):
     assert "give this run another --run_id" in capsys.readouterr().err
 
 
+def version(n: int) -> str:
+    return fingerprint.make(100 + n, 1_700_000_000.0 + n)
+
+
 @pytest.mark.parametrize(
     ("earlier", "once", "expected"),
     [
-        ([], True, (["a@1"], 0)),
-        (["a@1"], True, ([], 1)),
-        (["a@0", "a@2"], True, (["a@1"], 0)),  # changed since every earlier record
-        (["a@0", "a@1"], True, ([], 1)),  # an older record of the same version counts
-        ([""], True, (["a@1"], 0)),  # a record without fingerprint never matches
+        ([], True, ([version(1)], 0)),
+        ([version(1)], True, ([], 1)),
+        ([version(0), version(2)], True, ([version(1)], 0)),  # changed since every record
+        ([version(0), version(1)], True, ([], 1)),  # an older record of the same version counts
+        ([""], True, ([version(1)], 0)),  # a record without fingerprint never matches
     ],
 )
 def test_choose(earlier, once, expected):
-    matched = [MatchedFile("a", "a@1"), MatchedFile("a", "a@1")]
+    matched = [MatchedFile("a", version(1)), MatchedFile("a", version(1))]
     new, skipped = choose(matched, earlier, once)
     assert ([m.fingerprint for m in new], skipped) == expected
 
@@ -154,6 +236,26 @@ def test_unknown_fingerprint_is_never_skipped():
 
 
 def test_several_records_of_one_uri_are_each_kept_or_skipped():
-    matched = [MatchedFile("f#k", "v1"), MatchedFile("f#k", "v1")]
-    assert choose(matched, ["v0"], once_per_uri=False) == (matched, 0)
-    assert choose(matched, ["v1"], once_per_uri=False) == ([], 2)
+    matched = [MatchedFile("f#k", version(1)), MatchedFile("f#k", version(1))]
+    assert choose(matched, [version(0)], once_per_uri=False) == (matched, 0)
+    assert choose(matched, [version(1)], once_per_uri=False) == ([], 2)
+
+
+@pytest.mark.parametrize(
+    ("earlier", "now", "same"),
+    [
+        ("size=5;updated=10.000000", "size=5;updated=10.000000", True),
+        # A record from before generations were known matches the same version listed now.
+        ("size=5;updated=10.000000", "size=5;updated=10.000300;generation=7", True),
+        ("size=5;updated=10.000000;generation=7", "size=5;updated=11.000000;generation=8", False),
+        ("size=5;updated=10.000000", "size=6;updated=10.000000", False),
+        ("generation=7", "generation=7", True),
+        ("generation=7", "size=5;updated=10.000000", False),  # nothing identifying in common
+        ("size=5", "size=5", False),  # a size alone names no version
+        ("", "", False),
+        ("size=x;updated=10", "size=x;updated=10", False),
+    ],
+)
+def test_same_version(earlier, now, same):
+    assert fingerprint.same_version(earlier, now) is same
+    assert fingerprint.same_version(now, earlier) is same

@@ -1,12 +1,19 @@
-"""Byte-for-byte file access on any Beam filesystem, with retries for transient errors."""
+"""Byte-for-byte file access on any Beam filesystem, with retries for transient errors; gs://
+objects are read through the storage client, in one request each (transforms/gcs.py)."""
 
 from __future__ import annotations
 
+import logging
 from typing import BinaryIO
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.utils import retry
+
+from transforms import gcs
+from transforms.counters import count
+
+logger = logging.getLogger(__name__)
 
 READ_RETRIES = 4  # after the first try; delays of about 1, 2, 4 and 8 seconds
 FIRST_RETRY_DELAY_SECONDS = 1.0
@@ -46,12 +53,21 @@ def open_raw(uri: str) -> BinaryIO:
     return FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
+def _on_retry(message: str, *args) -> None:
+    count(gcs.RETRIES_COUNTER)
+    logger.info(message, *args)
+
+
 @retry.with_exponential_backoff(
     num_retries=READ_RETRIES,
     initial_delay_secs=FIRST_RETRY_DELAY_SECONDS,
     retry_filter=is_transient,
+    logger=_on_retry,
 )
 def read_bytes(uri: str) -> bytes:
-    """The whole file; transient errors are retried with exponential backoff, others raised."""
+    """The whole file; transient errors are retried with exponential backoff (and counted in
+    `storage_retries`), others raised."""
+    if gcs.is_gcs(uri):
+        return gcs.read_object(uri)
     with open_raw(uri) as handle:
         return handle.read()

@@ -1,20 +1,32 @@
 """What earlier runs embedded, and the join that passes on only new and changed images.
 
-A matched image is skipped when an earlier record holds its URI with the same fingerprint
-(transforms/fingerprint.py). The skip is a CoGroupByKey of the matched files with the earlier
-records, so a long history costs one shuffle, not a set held in every worker's memory.
+A matched image is skipped when an earlier record holds its URI with the same version
+(`fingerprint.same_version`). What earlier runs embedded is read from their indexes
+(transforms/index.py), and only for a run without one (written before indexes existed, or
+stopped before writing it) from its embedding records. The skip is a CoGroupByKey of the matched
+files with the earlier versions, so a long history costs one shuffle, not a set held in every
+worker's memory.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import posixpath
+import re
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple, Protocol
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 
 from transforms.counters import count
+from transforms.fingerprint import same_version
 from transforms.image_records import DECODE_BATCH, ExampleDecoder
+from transforms.index import INDEX_PREFIX, INDEX_SUFFIX, ReadIndexFiles, index_pattern
+from transforms.write import EMBEDDINGS_PREFIX, EMBEDDINGS_SUFFIX
+
+logger = logging.getLogger(__name__)
 
 # Keys of the joined groups.
 MATCHED = "matched"
@@ -45,25 +57,83 @@ class _EarlierFn(beam.DoFn):
                 yield uri.decode("utf-8"), (version or b"").decode("utf-8")
 
 
-@dataclasses.dataclass
-class ReadEarlierRecords(beam.PTransform):
-    """(uri, fingerprint) of every embedding record in the files `pattern` matches; none if it
-    matches nothing."""
+UNINDEXED = "unindexed"
 
-    pattern: str
+# KIND-RUN-SSSSS-of-NNNNN.SUFFIX; a run id may itself hold dashes.
+_SHARD = re.compile(r"^(?P<kind>[a-z]+)-(?P<run>.+)-\d+-of-\d+(?P<suffix>\..+)$")
+
+
+def shard_run(path: str, kind: str, suffix: str) -> str | None:
+    """The run id in `KIND-RUN-SSSSS-of-NNNNN.SUFFIX`, or None for any other name."""
+    match = _SHARD.match(posixpath.basename(path))
+    if match and match["kind"] == kind and match["suffix"] == suffix:
+        return match["run"]
+    return None
+
+
+def history_files(output: str) -> tuple[list[str], list[str]]:
+    """(every index file in `output`, the embedding files of runs that wrote no index)."""
+    embeddings, indexes = (
+        sorted(metadata.path for metadata in result.metadata_list)
+        for result in FileSystems.match(
+            [
+                FileSystems.join(output, f"{EMBEDDINGS_PREFIX}-*{EMBEDDINGS_SUFFIX}"),
+                index_pattern(output),
+            ]
+        )
+    )
+    indexed = {shard_run(path, INDEX_PREFIX, INDEX_SUFFIX) for path in indexes} - {None}
+    unindexed = [
+        path
+        for path in embeddings
+        if shard_run(path, EMBEDDINGS_PREFIX, EMBEDDINGS_SUFFIX) not in indexed
+    ]
+    return indexes, unindexed
+
+
+class _HistoryFilesFn(beam.DoFn):
+    def process(self, output: str) -> Iterator[str]:
+        indexes, unindexed = history_files(output)
+        if unindexed:
+            logger.warning(
+                "%d embedding files in %s belong to runs without an index; every --skip_existing "
+                "run reads them in full until `python -m pipeline.index --output %s` indexes them",
+                len(unindexed),
+                output,
+                output,
+            )
+        yield from indexes
+        for path in unindexed:
+            yield beam.pvalue.TaggedOutput(UNINDEXED, path)
+
+
+@dataclasses.dataclass
+class ReadHistory(beam.PTransform):
+    """(uri, fingerprint) of what the runs in `output` embedded, none if it holds no run: the
+    index of each run that wrote one, and the embedding records of those that did not. Which is
+    which is decided when the job runs, from the folder's listing."""
+
+    output: str
 
     def __post_init__(self):
         super().__init__()
 
     def expand(self, pbegin):
-        return (
+        files = (
             pbegin
-            | "EarlierPattern" >> beam.Create([self.pattern])
-            | "ReadEarlier" >> beam.io.ReadAllFromTFRecord()
-            | "BatchEarlier"
-            >> beam.BatchElements(min_batch_size=DECODE_BATCH, max_batch_size=DECODE_BATCH)
-            | "EarlierVersions" >> beam.ParDo(_EarlierFn())
+            | "HistoryFolder" >> beam.Create([self.output])
+            | "HistoryFiles"
+            >> beam.ParDo(_HistoryFilesFn()).with_outputs(UNINDEXED, main="indexes")
         )
+        from_indexes = files.indexes | "ReadIndexes" >> ReadIndexFiles()
+        from_vectors = (
+            files[UNINDEXED]
+            | "ReadUnindexed" >> beam.io.ReadAllFromTFRecord()
+            | "BatchUnindexed"
+            >> beam.BatchElements(min_batch_size=DECODE_BATCH, max_batch_size=DECODE_BATCH)
+            | "UnindexedVersions" >> beam.ParDo(_EarlierFn())
+        )
+        return (from_indexes, from_vectors) | "AllEarlier" >> beam.Flatten()
 
 
 def choose(
@@ -72,7 +142,11 @@ def choose(
     """The versions of one URI to embed, and how many were skipped as already embedded."""
     versions = list(matched)[:1] if once_per_uri else list(matched)
     known = set(earlier) - {""}
-    new = [version for version in versions if version.fingerprint not in known]
+    new = [
+        version
+        for version in versions
+        if not any(same_version(version.fingerprint, done) for done in known)
+    ]
     return new, len(versions) - len(new)
 
 

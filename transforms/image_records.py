@@ -28,29 +28,30 @@ def record_uri(filename: str, key: str | None, record: bytes) -> str:
 
 
 class ExampleDecoder:
-    """Pulls (key, image bytes) out of serialized tf.train.Examples, many at a time, with
-    tfx-bsl's C++ decoder into Arrow columns."""
+    """Pulls features out of serialized tf.train.Examples, many at a time, with tfx-bsl's C++
+    decoder into Arrow columns: the first value of each bytes feature, then of each int64 one."""
 
-    def __init__(self, key_feature: str, image_feature: str):
+    def __init__(self, *features: str, ints: Sequence[str] = ()):
         from tensorflow_metadata.proto.v0 import schema_pb2
         from tfx_bsl.coders import example_coder
 
         schema = schema_pb2.Schema()
-        for name in (key_feature, image_feature):
+        for name in features:
             schema.feature.add(name=name, type=schema_pb2.BYTES)
+        for name in ints:
+            schema.feature.add(name=name, type=schema_pb2.INT)
         self._decoder = example_coder.ExamplesToRecordBatchDecoder(schema.SerializeToString())
-        self._key, self._image = key_feature, image_feature
+        self._features = (*features, *ints)
 
-    def decode(self, records: Sequence[bytes]) -> list[tuple[bytes | None, bytes | None]]:
-        """One (key, image) per record, None where a feature is absent; raises if any record is
-        not an Example."""
+    def decode(self, records: Sequence[bytes]) -> list[tuple]:
+        """One tuple of the features per record, None where a feature is absent; raises if any
+        record is not an Example."""
         batch = self._decoder.DecodeBatch(list(records))
-        keys = self._column(batch, self._key, len(records))
-        images = self._column(batch, self._image, len(records))
-        return list(zip(keys, images, strict=True))
+        columns = [self._column(batch, name, len(records)) for name in self._features]
+        return list(zip(*columns, strict=True))
 
     @staticmethod
-    def _column(batch, name: str, rows: int) -> list[bytes | None]:
+    def _column(batch, name: str, rows: int) -> list:
         index = batch.schema.get_field_index(name)
         if index < 0:
             return [None] * rows

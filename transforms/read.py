@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import apache_beam as beam
-from apache_beam.io import fileio
-from apache_beam.io.filesystem import FileMetadata
 
 from transforms.counters import count
-from transforms.fingerprint import fingerprint, stat
+from transforms.fingerprint import stat
 from transforms.fs import read_bytes
 from transforms.history import EARLIER, MATCHED, KeepNew, MatchedFile
-from transforms.manifest import DEFAULT_COLUMN, read_manifest
+from transforms.listing import ListFiles
+from transforms.manifest import DEFAULT_COLUMN, Entry, read_manifest
 from transforms.records import FAILURES, Failure, ImageFile
 
 
-def is_folder_placeholder(path: str) -> bool:
-    """Object stores list folder placeholders (empty objects named `DIR/`) among the files."""
-    return path.endswith("/")
-
-
-def matched_files(metadata: FileMetadata) -> Iterator[MatchedFile]:
-    """The file a listing entry names, with its fingerprint; nothing for a folder placeholder."""
-    if not is_folder_placeholder(metadata.path):
-        yield MatchedFile(metadata.path, fingerprint(metadata))
+def manifest_file(entry: Entry) -> MatchedFile:
+    """A manifest entry with its fingerprint: the row's own, else the store's (one request)."""
+    return MatchedFile(entry.uri, entry.fingerprint or stat(entry.uri))
 
 
 class _ManifestFn(beam.DoFn):
@@ -76,22 +69,17 @@ class ReadImages(beam.PTransform):
     def expand(self, pbegin):
         matched, failures = [], []
         if self.patterns:
-            matched.append(
-                pbegin
-                | "Patterns" >> beam.Create(list(self.patterns))
-                | "MatchFiles" >> fileio.MatchAll()
-                | "Fingerprints" >> beam.FlatMap(matched_files)
-            )
+            matched.append(pbegin | "ListFiles" >> ListFiles(self.patterns))
         if self.manifests:
             listed = (
                 pbegin
                 | "Manifests" >> beam.Create(list(self.manifests))
                 | "ReadManifests"
-                >> beam.ParDo(_ManifestFn(self.manifest_column)).with_outputs(FAILURES, main="uris")
+                >> beam.ParDo(_ManifestFn(self.manifest_column)).with_outputs(
+                    FAILURES, main="entries"
+                )
             )
-            matched.append(
-                listed.uris | "Stat" >> beam.Map(lambda uri: MatchedFile(uri, stat(uri)))
-            )
+            matched.append(listed.entries | "Stat" >> beam.Map(manifest_file))
             failures.append(listed[FAILURES])
         versions = {MATCHED: matched | "AllMatched" >> beam.Flatten(pipeline=pbegin.pipeline)}
         if self.earlier is not None:

@@ -11,6 +11,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.counters import count
 from transforms.example import embedding_example
+from transforms.index import INDEX_PREFIX, IndexRow, WriteIndex
 from transforms.reasons import REASONS
 from transforms.records import METRICS_NAMESPACE, STAGES, Embedding, Failure
 
@@ -19,7 +20,10 @@ FAILED_STAGE = "failed_stage_"
 FAILED_REASON = "failed_reason_"
 
 EMBEDDINGS_PREFIX = "embeddings"
+EMBEDDINGS_SUFFIX = ".tfrecord"
 FAILURES_PREFIX = "failures"
+# Tag of the encoder's index rows.
+INDEX = "index"
 
 
 def run_prefix(output: str, kind: str, run: str) -> str:
@@ -34,14 +38,17 @@ class _EncodeFn(beam.DoFn):
 
     def process(self, embedding: Embedding):
         count("embedded")
+        embedded_at = time.time_ns() // 1000
         yield embedding_example(
             embedding.uri,
             embedding.vector,
             self._model,
             fingerprint=embedding.fingerprint,
-            embedded_at=time.time_ns() // 1000,
+            embedded_at=embedded_at,
             run=self._run,
         )
+        row = IndexRow(embedding.uri, embedding.fingerprint, embedded_at, self._run)
+        yield beam.pvalue.TaggedOutput(INDEX, row.to_json())
 
 
 class _FailureJsonFn(beam.DoFn):
@@ -63,7 +70,8 @@ class _FailureJsonFn(beam.DoFn):
 
 @dataclasses.dataclass
 class WriteEmbeddings(beam.PTransform):
-    """`embeddings-RUN-SSSSS-of-NNNNN.tfrecord` under `output`, one tf.train.Example per image."""
+    """`embeddings-RUN-SSSSS-of-NNNNN.tfrecord` under `output`, one tf.train.Example per image,
+    then the run's index of them (transforms/index.py). Outputs the embedding files' names."""
 
     output: str
     model: str
@@ -73,14 +81,16 @@ class WriteEmbeddings(beam.PTransform):
         super().__init__()
 
     def expand(self, embeddings):
-        return (
-            embeddings
-            | "EncodeExamples" >> beam.ParDo(_EncodeFn(self.model, self.run))
-            | "WriteTFRecords"
-            >> beam.io.WriteToTFRecord(
-                run_prefix(self.output, EMBEDDINGS_PREFIX, self.run), file_name_suffix=".tfrecord"
-            )
+        encoded = embeddings | "EncodeExamples" >> beam.ParDo(
+            _EncodeFn(self.model, self.run)
+        ).with_outputs(INDEX, main="examples")
+        written = encoded.examples | "WriteTFRecords" >> beam.io.WriteToTFRecord(
+            run_prefix(self.output, EMBEDDINGS_PREFIX, self.run), file_name_suffix=EMBEDDINGS_SUFFIX
         )
+        _ = encoded[INDEX] | "WriteIndex" >> WriteIndex(
+            run_prefix(self.output, INDEX_PREFIX, self.run), written
+        )
+        return written
 
 
 @dataclasses.dataclass

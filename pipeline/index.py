@@ -1,0 +1,58 @@
+"""`python -m pipeline.index --output DIR [Beam options]`: writes the index of every run in a
+results folder that has none (runs written before indexes existed, or stopped between their
+vectors and their index), so that later --skip_existing runs read only indexes.
+
+It reads those runs' vectors once. Beam's flags pass through: DirectRunner here, Dataflow for a
+folder too big for one machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+import uuid
+from collections.abc import Sequence
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms.history import history_files, shard_run
+from transforms.reindex import IndexRuns
+from transforms.write import EMBEDDINGS_PREFIX, EMBEDDINGS_SUFFIX
+
+logger = logging.getLogger("pipeline.index")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="python -m pipeline.index", description=__doc__)
+    parser.add_argument("--output", required=True, help="a results folder (local or gs://)")
+    args, beam_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    _, unindexed = history_files(args.output)
+    named = [p for p in unindexed if shard_run(p, EMBEDDINGS_PREFIX, EMBEDDINGS_SUFFIX)]
+    unnamed = sorted(set(unindexed) - set(named))
+    if unnamed:
+        # Written before runs had ids: their records carry no fingerprint, so they never skip.
+        print(f"{len(unnamed)} embedding files name no run; left as they are", file=sys.stderr)
+    runs = sorted({shard_run(p, EMBEDDINGS_PREFIX, EMBEDDINGS_SUFFIX) for p in named})
+    if not runs:
+        print(f"Every run in {args.output} has an index.", file=sys.stderr)
+        return 0
+    temp = FileSystems.join(args.output, f".index-temp-{uuid.uuid4().hex}")
+    try:
+        with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
+            _ = pipeline | "IndexRuns" >> IndexRuns(args.output, named, temp)
+    finally:
+        # Beam leaves the folder it wrote through: a folder here, a prefix in a bucket.
+        for path in (temp, temp + "/"):
+            with contextlib.suppress(Exception):
+                FileSystems.delete([path])
+    print(f"Indexed {len(runs)} runs ({len(named)} files): {', '.join(runs)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

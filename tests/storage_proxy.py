@@ -1,0 +1,135 @@
+"""A proxy between the job and the storage emulator: it records every request, and can answer
+some of them the way a busy Cloud Storage does (503, 429) or drop their connection.
+
+Faults are chosen per request, not by chance: a request (method, path and query) is faulted on
+its first attempt when a hash of it falls in the chosen fraction, and passed through when it is
+tried again. Every request therefore succeeds once retried, and each run faults the same ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import threading
+import urllib.parse
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import NamedTuple
+
+FAULTS = ("503", "429", "drop")
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "host"}
+
+
+class Request(NamedTuple):
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    fault: str | None
+
+    @property
+    def is_metadata(self) -> bool:
+        """An object's metadata asked for by name (not a listing, not a download)."""
+        parts = self.path.split("/")
+        object_get = len(parts) == 7 and parts[1:4] == ["storage", "v1", "b"] and parts[5] == "o"
+        return self.method == "GET" and object_get and self.query.get("alt") != ["media"]
+
+    @property
+    def is_download(self) -> bool:
+        return self.method == "GET" and self.query.get("alt") == ["media"]
+
+    @property
+    def is_listing(self) -> bool:
+        return self.method == "GET" and self.path.rstrip("/").endswith("/o")
+
+
+class Proxy:
+    def __init__(self, target: str, fault_fraction: float = 0.0, faulted_paths: str = "/"):
+        self.target = urllib.parse.urlsplit(target)
+        self.fault_fraction = fault_fraction
+        self.faulted_paths = faulted_paths
+        self.requests: list[Request] = []
+        self._attempts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def choose_fault(self, method: str, url: str) -> str | None:
+        key = f"{method} {url}"
+        with self._lock:
+            self._attempts[key] += 1
+            first = self._attempts[key] == 1
+        if not first or not url.startswith(self.faulted_paths):
+            return None
+        digest = zlib.crc32(key.encode())
+        if (digest % 1000) >= self.fault_fraction * 1000:
+            return None
+        return FAULTS[(digest // 1000) % len(FAULTS)]
+
+    def record(self, method: str, url: str, fault: str | None) -> None:
+        parts = urllib.parse.urlsplit(url)
+        query = urllib.parse.parse_qs(parts.query)
+        with self._lock:
+            self.requests.append(Request(method, parts.path, query, fault))
+
+    def faults(self) -> Counter[str]:
+        return Counter(request.fault for request in self.requests if request.fault)
+
+
+def _handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:  # quiet
+            pass
+
+        def _forward(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            fault = proxy.choose_fault(self.command, self.path)
+            proxy.record(self.command, self.path, fault)
+            if fault == "drop":
+                self.close_connection = True
+                self.connection.close()
+                return
+            if fault:
+                payload = b'{"error": {"code": %s, "message": "injected"}}' % fault.encode()
+                self.send_response(int(fault))
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+            upstream = http.client.HTTPConnection(proxy.target.hostname, proxy.target.port)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            upstream.request(self.command, self.path, body=body, headers=headers)
+            response = upstream.getresponse()
+            payload = response.read()
+            upstream.close()
+            self.send_response(response.status, response.reason)
+            for name, value in response.getheaders():
+                if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward  # noqa: N815 - the API's names
+
+    return Handler
+
+
+@contextlib.contextmanager
+def running(
+    target: str, fault_fraction: float = 0.0, faulted_paths: str = "/"
+) -> Iterator[tuple[str, Proxy]]:
+    """A proxy to `target` on 127.0.0.1; yields (its URL, the Proxy with what it saw)."""
+    proxy = Proxy(target, fault_fraction, faulted_paths)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", proxy
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,110 @@
+"""Cloud Storage through its own client, where Beam's filesystem falls short: listing one level
+or one prefix page by page with each object's generation, and reading an object in one request
+(Beam's `open` asks for the object's metadata first).
+
+The client is the one Beam's GCS filesystem builds (same credentials, same project), one per
+thread and endpoint: `STORAGE_EMULATOR_HOST`, which the client library honours, picks another
+endpoint. Every retried request is counted in the job's `storage_retries` counter.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from typing import NamedTuple
+
+from transforms import fingerprint
+from transforms.counters import count
+
+logger = logging.getLogger(__name__)
+
+SCHEME = "gs://"
+RETRIES_COUNTER = "storage_retries"
+# Objects per list request, the most the JSON API returns.
+PAGE_SIZE = 1000
+
+_local = threading.local()
+
+
+class Listed(NamedTuple):
+    """One object of a listing: its gs:// URI and the fingerprint of its current version."""
+
+    uri: str
+    fingerprint: str
+
+
+def is_gcs(uri: str) -> bool:
+    return uri.startswith(SCHEME)
+
+
+def split(uri: str) -> tuple[str, str]:
+    """gs://BUCKET/NAME -> (BUCKET, NAME); NAME may be empty."""
+    bucket, _, name = uri[len(SCHEME) :].partition("/")
+    return bucket, name
+
+
+def client():
+    """This thread's storage client for the configured endpoint."""
+    endpoint = os.environ.get("STORAGE_EMULATOR_HOST", "")
+    clients = _local.__dict__.setdefault("clients", {})
+    if endpoint not in clients:
+        from apache_beam.io.gcp.gcsio import GcsIO
+
+        clients[endpoint] = GcsIO().client
+    return clients[endpoint]
+
+
+def _on_retry(exc: Exception) -> None:
+    count(RETRIES_COUNTER)
+    logger.info("Retrying a Cloud Storage request after %s: %s", type(exc).__name__, exc)
+
+
+def _retry():
+    """The client's default retry policy (5xx, 429, dropped connections), counted."""
+    from google.api_core.retry import Retry
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    return Retry(
+        predicate=DEFAULT_RETRY._predicate,  # noqa: SLF001 - the client's own choice of errors
+        initial=1.0,
+        maximum=32.0,
+        multiplier=2.0,
+        timeout=300.0,
+        on_error=_on_retry,
+    )
+
+
+def list_level(bucket: str, prefix: str, recursive: bool) -> Iterator[Listed | str]:
+    """Objects under `prefix`, page by page. With `recursive` False, only those directly under it,
+    and each sub-prefix (`prefix/sub/`) as a str, once, after the objects of its page."""
+    pages = (
+        client()
+        .list_blobs(
+            bucket,
+            prefix=prefix or None,
+            delimiter=None if recursive else "/",
+            page_size=PAGE_SIZE,
+            retry=_retry(),
+        )
+        .pages
+    )
+    for page in pages:
+        for blob in page:
+            yield Listed(
+                f"{SCHEME}{bucket}/{blob.name}",
+                fingerprint.make(
+                    blob.size,
+                    blob.updated.timestamp() if blob.updated else None,
+                    blob.generation,
+                ),
+            )
+        if not recursive:
+            yield from sorted(page.prefixes)
+
+
+def read_object(uri: str) -> bytes:
+    """The whole object, in one request; errors are raised for the caller to retry or report."""
+    bucket, name = split(uri)
+    return client().bucket(bucket).blob(name).download_as_bytes(retry=None)
