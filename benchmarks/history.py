@@ -1,125 +1,183 @@
-"""What a long history costs a --skip_existing run, in one run on one machine.
+"""What a long history costs a --skip_existing run: read from the indexes, or from the vectors.
 
-    python benchmarks/history.py [--records 200000] [--files 1000] [--model DIR]
+    python benchmarks/history.py [--records 1000000] [--files 200] [--repeats 2] [--model DIR]
 
-Writes --records synthetic embedding records (1792 floats each, as earlier runs of B4 would have
-left them, of other URIs) into one output folder, and --files photo-sized JPEGs to embed. Then
-runs the command with --skip_existing over the JPEGs twice, each in a fresh process: into an
-empty folder (no history) and into the folder with the history. Prints wall time, the job's own
-seconds and peak memory of the process tree for both, and their ratios. Both runs embed every
-JPEG, so the difference is the history's read and join.
+Writes --records synthetic earlier records (1792 floats each, as runs of B4 would have left
+them, of other URIs) as one earlier run: its embeddings and its index. A second folder holds
+the same embeddings without an index: a folder written before indexes existed, which is read
+the way every --skip_existing run read history before (all its vectors' files).
+
+Then, alternately and --repeats times each, in fresh processes:
+- the history read alone (ReadHistory over each folder: the index, or the vectors), on one
+  worker thread;
+- the command with --skip_existing over --files JPEGs, into an empty folder, the indexed folder
+  and the unindexed one (the model costs nothing by default, so the time is the history's).
+Prints bytes each way reads, medians of seconds and peak memory, and their ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import platform
 import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 
 import numpy as np
-from throughput import DEFAULT_MODEL, ensure_model, make_jpegs, run_job
+from throughput import ROOT, make_jpegs, run_job, zero_cost_model
 
 from transforms.example import embedding_example
+from transforms.index import IndexRow
 
 DIM = 1792
 SHARDS = 16
+RUN = "history"
 
 
-def write_history(output: str, records: int) -> int:
-    """`records` embedding records in SHARDS files; returns their total size in bytes."""
+def write_history(folder: str, records: int) -> tuple[int, int]:
+    """`records` embedding records and their index, SHARDS files each; returns their bytes."""
     import tensorflow as tf
 
-    os.makedirs(output, exist_ok=True)
+    os.makedirs(folder, exist_ok=True)
     vector = np.random.default_rng(0).normal(size=DIM).astype(np.float32)
-    size = 0
+    sizes = [0, 0]
     for shard in range(SHARDS):
-        path = os.path.join(output, f"embeddings-history-{shard:05d}-of-{SHARDS:05d}.tfrecord")
-        with tf.io.TFRecordWriter(path) as writer:
-            for index in range(shard, records, SHARDS):
+        name = f"{RUN}-{shard:05d}-of-{SHARDS:05d}"
+        vectors = os.path.join(folder, f"embeddings-{name}.tfrecord")
+        index = os.path.join(folder, f"index-{name}.jsonl.gz")
+        with tf.io.TFRecordWriter(vectors) as writer, gzip.open(index, "wt") as lines:
+            for number in range(shard, records, SHARDS):
+                row = IndexRow(
+                    f"gs://bucket/earlier/2026/11/image-{number:07d}.jpg",
+                    f"size={100_000 + number};updated=1795000000.{number % 1000:03d}000",
+                    1_795_000_000_000_000 + number,
+                    RUN,
+                )
                 writer.write(
                     embedding_example(
-                        f"gs://bucket/earlier/image-{index:07d}.jpg",
+                        row.uri,
                         vector,
                         "b4",
-                        fingerprint=f"size={100_000 + index};updated=1795000000.000000",
-                        embedded_at=1_795_000_000_000_000 + index,
-                        run="history",
+                        fingerprint=row.fingerprint,
+                        embedded_at=row.embedded_at,
+                        run=row.run,
                     )
                 )
-        size += os.path.getsize(path)
-    return size
+                lines.write(row.to_json() + "\n")
+        sizes[0] += os.path.getsize(vectors)
+        sizes[1] += os.path.getsize(index)
+    return sizes[0], sizes[1]
 
 
-def read_seconds(pattern: str) -> float:
-    """(records, seconds) of the job's own history read alone: ReadEarlierRecords on
-    DirectRunner with the command's local defaults, counted."""
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
+READ_ALONE = """
+import sys, time
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from transforms.history import ReadHistory
 
-    from pipeline.run import local_defaults
-    from transforms.history import ReadEarlierRecords
+read = ReadHistory(sys.argv[1])
+start = time.perf_counter()
+# One worker: Beam 2.77's multi_threading mode drops elements at this scale
+# (benchmarks/direct_runner_loss.py).
+with beam.Pipeline(options=PipelineOptions(["--direct_running_mode=in_memory"])) as pipeline:
+    _ = pipeline | read | beam.combiners.Count.Globally() | beam.Map(print)
+print(time.perf_counter() - start)
+"""
 
-    start = time.perf_counter()
-    with beam.Pipeline(options=PipelineOptions(local_defaults([]))) as pipeline:
-        counted = (
-            pipeline
-            | "Earlier" >> ReadEarlierRecords(pattern)
-            | "Count" >> beam.combiners.Count.Globally()
-        )
-        counted | beam.Map(lambda n: print(f"    read {n} records", flush=True))
-    return time.perf_counter() - start
+
+def read_alone(folder: str) -> tuple[int, float]:
+    """(records, seconds) of the job's own history read alone, in a fresh process."""
+    out = subprocess.run(
+        [sys.executable, "-c", READ_ALONE, folder],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    return int(out[-2]), float(out[-1])
+
+
+def forget_later_runs(folder: str) -> None:
+    """Leaves only the synthetic history, so that every run sees the same folder."""
+    for name in os.listdir(folder):
+        if f"-{RUN}-" not in name:
+            os.remove(os.path.join(folder, name))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--records", type=int, default=200_000)
-    parser.add_argument("--files", type=int, default=1000)
-    parser.add_argument("--model", default=None, help="SavedModel folder (default: untrained B4)")
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--files", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--model", default=None, help="SavedModel (default: a zero-cost model)")
     args = parser.parse_args()
-    model = args.model or ensure_model(DEFAULT_MODEL)
+    model = args.model or zero_cost_model(os.path.join(ROOT, ".cache", "models", "zero-cost"))
 
     work = tempfile.mkdtemp(prefix="bench-history-")
     try:
         images = os.path.join(work, "images")
         make_jpegs(images, args.files)
-        empty, history = os.path.join(work, "empty"), os.path.join(work, "history")
+        indexed, unindexed = os.path.join(work, "indexed"), os.path.join(work, "unindexed")
         start = time.perf_counter()
-        size = write_history(history, args.records)
+        vector_bytes, index_bytes = write_history(indexed, args.records)
+        os.makedirs(unindexed)
+        for name in os.listdir(indexed):
+            if name.startswith("embeddings-"):
+                os.link(os.path.join(indexed, name), os.path.join(unindexed, name))
         print(
-            f"history: {args.records} records, {size / 2**30:.2f} GiB, written in "
-            f"{time.perf_counter() - start:.1f} s"
+            f"history: {args.records} records; vectors {vector_bytes / 2**30:.2f} GiB, index "
+            f"{index_bytes / 2**20:.1f} MiB ({index_bytes / vector_bytes:.2%}); written in "
+            f"{time.perf_counter() - start:.0f} s",
+            flush=True,
         )
-        # The read alone, over half the shards and over all of them: its time per record.
-        half = os.path.join(history, f"embeddings-history-0000[0-{SHARDS // 2 - 1}]-*.tfrecord")
-        reads = {
-            args.records // 2: read_seconds(half),
-            args.records: read_seconds(os.path.join(history, "embeddings-*.tfrecord")),
-        }
-        for records, seconds in reads.items():
-            print(f"history read alone: {records} records in {seconds:.1f} s")
+        sources = {"index": indexed, "vectors": unindexed}
+        reads: dict[str, list[float]] = {way: [] for way in sources}
+        for _ in range(args.repeats):
+            for way, folder in sources.items():
+                records, seconds = read_alone(folder)
+                assert records == args.records, (way, records)
+                reads[way].append(seconds)
+                print(f"  read alone from the {way}: {seconds:.1f} s", flush=True)
+
+        folders = {"no history": None, "indexed": indexed, "unindexed": unindexed}
+        jobs: dict[str, list[dict]] = {label: [] for label in folders}
         flags = ["--skip_existing", "--quiet"]
-        results = {"no history": run_job(images, model, flags, rss=True, output=empty)}
-        results[f"{args.records} records"] = run_job(images, model, flags, rss=True, output=history)
+        for _ in range(args.repeats):
+            for label, folder in folders.items():
+                output = folder or tempfile.mkdtemp(prefix="bench-out-", dir=work)
+                result = run_job(images, model, flags, rss=True, output=output)
+                assert result["summary"]["embedded"] == args.files, result["summary"]
+                jobs[label].append(result)
+                print(f"  job, {label}: {result['wall']:.1f} s", flush=True)
+                if folder:
+                    forget_later_runs(folder)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     machine = platform.processor() or platform.machine()
-    print(f"{machine}, {os.cpu_count()} cores, {args.files} files")
-    print(f"{'run':<18}{'embedded':>9}{'skipped':>9}{'wall s':>9}{'job s':>9}{'peak RSS GiB':>14}")
-    for label, result in results.items():
-        summary = result["summary"]
-        print(
-            f"{label:<18}{summary['embedded']:>9}{summary['skipped']:>9}{result['wall']:>9.1f}"
-            f"{summary['seconds']:>9.1f}{result['peak_rss'] / 2**30:>14.2f}"
-        )
-    base, long = results.values()
+    print(f"\n{machine}, {os.cpu_count()} cores; medians of {args.repeats}, alternating")
+    index_s, vectors_s = (statistics.median(reads[way]) for way in sources)
     print(
-        f"ratios, history / none: wall {long['wall'] / base['wall']:.2f}, "
-        f"peak RSS {long['peak_rss'] / base['peak_rss']:.2f}; extra time per 100,000 records: "
-        f"{(long['wall'] - base['wall']) / args.records * 100_000:.1f} s"
+        f"history read alone, {args.records} records: index {index_s:.1f} s, vectors "
+        f"{vectors_s:.1f} s (index / vectors: time {index_s / vectors_s:.2f}, bytes "
+        f"{index_bytes / vector_bytes:.3f})"
+    )
+    print(f"{'job over ' + str(args.files) + ' JPEGs':<24}{'wall s':>9}{'peak RSS GiB':>14}")
+    walls, peaks = {}, {}
+    for label, results in jobs.items():
+        walls[label] = statistics.median(result["wall"] for result in results)
+        peaks[label] = statistics.median(result["peak_rss"] for result in results)
+        print(f"{label:<24}{walls[label]:>9.1f}{peaks[label] / 2**30:>14.2f}")
+    print(
+        f"indexed / unindexed: wall {walls['indexed'] / walls['unindexed']:.2f}, peak RSS "
+        f"{peaks['indexed'] / peaks['unindexed']:.2f}; history's extra wall, indexed "
+        f"{walls['indexed'] - walls['no history']:.1f} s, unindexed "
+        f"{walls['unindexed'] - walls['no history']:.1f} s"
     )
 
 

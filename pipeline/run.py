@@ -87,8 +87,7 @@ def _run_here(pipeline: beam.Pipeline, job: JobOptions, show_progress: bool) -> 
             stack.enter_context(listening(stack.enter_context(ProgressLine())))
         result = pipeline.run()
         result.wait_until_finish()
-    _finish(result, job, time.perf_counter() - start)
-    return 0
+    return _finish(result, job, time.perf_counter() - start)
 
 
 def _run_remote(pipeline: beam.Pipeline, job: JobOptions, options: PipelineOptions) -> int:
@@ -108,12 +107,12 @@ def _run_remote(pipeline: beam.Pipeline, job: JobOptions, options: PipelineOptio
     if state != PipelineState.DONE:
         print(f"error: the job ended {state}", file=sys.stderr)
         return 1
-    _finish(result, job, time.perf_counter() - start)
-    return 0
+    return _finish(result, job, time.perf_counter() - start)
 
 
-def _finish(result: PipelineResult, job: JobOptions, seconds: float) -> None:
-    """Writes summary.json (and summary-RUN.json) and says what the run did."""
+def _finish(result: PipelineResult, job: JobOptions, seconds: float) -> int:
+    """Writes summary.json (and summary-RUN.json), says what the run did, and returns the exit
+    status: 1 where the counts do not add up (an image neither embedded, skipped nor failed)."""
     report = summary.make_summary(
         summary.counters(result), seconds, job.model_handle, job.run_id or ""
     )
@@ -124,6 +123,16 @@ def _finish(result: PipelineResult, job: JobOptions, seconds: float) -> None:
         f"{report['seconds']:.1f} s ({report['images_per_second']:.2f} images/s). "
         f"Summary: {path}"
     )
+    missing = report["matched"] - sum(report[name] for name in summary.DONE)
+    if missing:
+        print(
+            f"error: {missing} of {report['matched']} matched images are neither embedded, "
+            "skipped nor failed; the runner lost them. Run again with --skip_existing to embed "
+            "what is missing.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -216,3 +216,9 @@ def test_scheduled_runs_on_gs_embed_only_new_and_changed_objects(
     assert set(latest) == {*globbed, *listed, *added}
     assert sum(record["uri"] == replaced for record in records) == 2
     assert all(record["fingerprint"].startswith("size=") for record in records)
+    # Objects a glob listed carry their generation (a bare manifest's are asked of Beam's
+    # filesystem, which has none); each run left its index beside its vectors.
+    for record in records:
+        assert (";generation=" in record["fingerprint"]) is (record["uri"] not in listed)
+    indexed = {name.split("-")[1] for name in os.listdir(local) if name.startswith("index-")}
+    assert indexed == {record["run"] for record in records} and len(indexed) == 2

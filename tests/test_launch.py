@@ -112,3 +112,16 @@ def test_console_link_names_region_project_and_job():
         "https://console.cloud.google.com/dataflow/jobs/europe-west4/"
         "2026-11-25_01_02_03-123?project=p"
     )
+
+
+def test_a_run_whose_counts_do_not_add_up_ends_in_an_error(tmp_path, capsys):
+    from pipeline.run import _finish
+
+    job, _ = parse(["--input", "x", "--output", str(tmp_path), "--run_id", "r1"])
+    result = _RemoteJob([PipelineState.DONE])
+    result.waits = [None, None]  # its counters: 10 matched, 6 embedded, 1 skipped
+    assert _finish(result, job, 2.0) == 1
+    message = capsys.readouterr().err
+    assert "3 of 10 matched images are neither embedded, skipped nor failed" in message
+    with open(tmp_path / "summary.json") as handle:
+        assert json.load(handle)["matched"] == 10  # the summary is still written

@@ -149,12 +149,18 @@ def test_storage_faults_are_retried_and_nothing_is_lost(storage, photo_folder, t
         assert run_job(*args, "--model_handle", tiny_tf2) == 0
     faults = proxy.faults()
     assert set(faults) == set(storage_proxy.FAULTS), faults
-    faulted_reads = [r for r in proxy.requests if r.fault and (r.is_download or r.is_listing)]
+    # The job's own listings ask for pages of 1000; the check before launch lists through Beam's
+    # filesystem, which retries on its own and counts nothing.
+    faulted_reads = [
+        request
+        for request in proxy.requests
+        if request.fault
+        and (request.is_download or (request.is_listing and "maxResults" in request.query))
+    ]
     assert faulted_reads
     summary = read_summary(output)
     assert read_failures(output) == {}
     assert set(read_embeddings(output)) == set(images)  # each exactly once
     assert (summary["matched"], summary["embedded"], summary["failed"]) == (len(images),) * 2 + (0,)
     # The job's own retries (listing and reading) are in its counters; the rest were Beam's.
-    assert 0 < summary["storage_retries"] <= len(faulted_reads)
     assert summary["storage_retries"] == len(faulted_reads)
