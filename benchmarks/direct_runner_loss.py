@@ -4,9 +4,10 @@
 
 `Create(range(N)) | Map | Map(str) | WriteToText`, then the lines in the files are counted. With
 Beam 2.77 on this project's 2-core machine, `multi_threading` (the job's default local mode)
-wrote 539 to 878 lines fewer than 1,000,000 elements in 8 of 10 runs (1 or 2 workers), and lost
-851 of 300,000 in 1 of 3 runs; `in_memory` and `multi_processing` wrote all of them every time.
-Run it again after a Beam upgrade before trusting large local runs.
+wrote 539 to 1,731 lines fewer than 1,000,000 elements in 12 of 15 runs (1 or 2 workers), and
+lost 851 of 300,000 in 1 of 3 runs; `in_memory` and `multi_processing` wrote all of them every
+time. `fixed` is multi_threading as the job runs it, with Beam's timed flushes off
+(pipeline/direct_runner.py): none lost in 7 runs. Run it again after a Beam upgrade.
 """
 
 from __future__ import annotations
@@ -19,10 +20,16 @@ import subprocess
 import sys
 import tempfile
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 PIPELINE = """
 import sys
 import apache_beam as beam
+from pipeline import direct_runner
 elements, mode, workers, prefix = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+if mode == "fixed":  # multi_threading as the job runs it (pipeline/direct_runner.py)
+    direct_runner.stop_timed_flushes()
+    mode = "multi_threading"
 argv = [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"]
 with beam.Pipeline(runner="DirectRunner", argv=argv) as pipeline:
     _ = (
@@ -34,7 +41,14 @@ with beam.Pipeline(runner="DirectRunner", argv=argv) as pipeline:
     )
 """
 
-MODES = (("in_memory", 1), ("multi_threading", 1), ("multi_threading", 2), ("multi_processing", 2))
+MODES = (
+    ("in_memory", 1),
+    ("multi_threading", 1),
+    ("multi_threading", 2),
+    ("multi_processing", 2),
+    ("fixed", 1),
+    ("fixed", 2),
+)
 
 
 def written(elements: int, mode: str, workers: int) -> int:
@@ -45,6 +59,7 @@ def written(elements: int, mode: str, workers: int) -> int:
             [sys.executable, "-c", PIPELINE, str(elements), mode, str(workers), prefix],
             check=True,
             capture_output=True,
+            cwd=ROOT,
         )
         lines = 0
         for path in glob.glob(prefix + "*"):

@@ -19,6 +19,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipeline import direct_runner
 from transforms.history import history_files, shard_run
 from transforms.reindex import IndexRuns
 from transforms.write import EMBEDDINGS_PREFIX, EMBEDDINGS_SUFFIX
@@ -32,25 +33,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", required=True, help="a results folder (local or gs://)")
     args, beam_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     _, unindexed = history_files(args.output)
-    named = [p for p in unindexed if shard_run(p, EMBEDDINGS_PREFIX, EMBEDDINGS_SUFFIX)]
-    unnamed = sorted(set(unindexed) - set(named))
-    if unnamed:
-        # Written before runs had ids: their records carry no fingerprint, so they never skip.
-        print(f"{len(unnamed)} embedding files name no run; left as they are", file=sys.stderr)
-    runs = sorted({shard_run(p, EMBEDDINGS_PREFIX, EMBEDDINGS_SUFFIX) for p in named})
+    runs = sorted({shard_run(p, EMBEDDINGS_PREFIX, EMBEDDINGS_SUFFIX) for p in unindexed})
     if not runs:
         print(f"Every run in {args.output} has an index.", file=sys.stderr)
         return 0
     temp = FileSystems.join(args.output, f".index-temp-{uuid.uuid4().hex}")
+    direct_runner.stop_timed_flushes()  # a no-op elsewhere than on DirectRunner
     try:
         with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
-            _ = pipeline | "IndexRuns" >> IndexRuns(args.output, named, temp)
+            _ = pipeline | "IndexRuns" >> IndexRuns(args.output, unindexed, temp)
     finally:
         # Beam leaves the folder it wrote through: a folder here, a prefix in a bucket.
         for path in (temp, temp + "/"):
             with contextlib.suppress(Exception):
                 FileSystems.delete([path])
-    print(f"Indexed {len(runs)} runs ({len(named)} files): {', '.join(runs)}", file=sys.stderr)
+    print(f"Indexed {len(runs)} runs ({len(unindexed)} files): {', '.join(runs)}", file=sys.stderr)
     return 0
 
 

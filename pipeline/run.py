@@ -18,7 +18,7 @@ import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 from apache_beam.runners.runner import PipelineResult, PipelineState  # noqa: E402
 
-from pipeline import checks, earlier_results, remote, summary  # noqa: E402
+from pipeline import checks, direct_runner, earlier_results, remote, summary  # noqa: E402
 from pipeline.build import build  # noqa: E402
 from pipeline.options import JobOptions, UsageError, parse  # noqa: E402
 from pipeline.progress import ProgressLine, heard_here  # noqa: E402
@@ -81,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_here(pipeline: beam.Pipeline, job: JobOptions, show_progress: bool) -> int:
+    direct_runner.stop_timed_flushes()
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
         if show_progress:

@@ -18,7 +18,7 @@ from tests.job import latest_per_uri, read_failures, read_records, read_summary,
 from tests.photos import photos
 from transforms import fingerprint
 from transforms.fingerprint import stat
-from transforms.history import MatchedFile, choose
+from transforms.history import MatchedFile, choose, history_files
 
 FAST = "--direct_running_mode=in_memory"
 
@@ -259,3 +259,19 @@ def test_several_records_of_one_uri_are_each_kept_or_skipped():
 def test_same_version(earlier, now, same):
     assert fingerprint.same_version(earlier, now) is same
     assert fingerprint.same_version(now, earlier) is same
+
+
+def test_which_files_hold_the_history(tmp_path):
+    names = [
+        "embeddings-00000-of-00001.tfrecord",  # before runs had ids: no fingerprints, left out
+        "embeddings-nightly-3-00000-of-00002.tfrecord",  # a run id with a dash, no index
+        "embeddings-nightly-3-00001-of-00002.tfrecord",
+        "embeddings-20261126T055939.123Z-00000-of-00001.tfrecord",
+        "index-20261126T055939.123Z-00000-of-00001.jsonl.gz",
+        "failures-nightly-3-00000-of-00001.jsonl",
+    ]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    indexes, unindexed = history_files(str(tmp_path))
+    assert [os.path.basename(path) for path in indexes] == [names[4]]
+    assert [os.path.basename(path) for path in unindexed] == names[1:3]

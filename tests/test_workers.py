@@ -72,3 +72,21 @@ def test_a_loaded_model_sizes_tensorflow_to_its_share(tiny_tf2):
     ).stdout.split()
     share = max(1, (os.cpu_count() or 1) // 2)
     assert printed[-2:] == [str(share), str(share)]
+
+
+def test_local_workers_buffer_by_size_not_by_timer():
+    """Beam's timed flush drops elements (pipeline/direct_runner.py); the job turns it off."""
+    from apache_beam.runners.portability.fn_api_runner import worker_handlers
+    from apache_beam.runners.worker import data_plane
+
+    from pipeline import direct_runner
+
+    saved = worker_handlers.DATA_BUFFER_TIME_LIMIT_MS
+    try:
+        direct_runner.stop_timed_flushes()
+        stream = data_plane.ClosableOutputStream.create(
+            None, lambda _: None, worker_handlers.DATA_BUFFER_TIME_LIMIT_MS
+        )
+        assert type(stream) is data_plane.SizeBasedBufferingClosableOutputStream
+    finally:
+        worker_handlers.DATA_BUFFER_TIME_LIMIT_MS = saved

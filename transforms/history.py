@@ -72,7 +72,9 @@ def shard_run(path: str, kind: str, suffix: str) -> str | None:
 
 
 def history_files(output: str) -> tuple[list[str], list[str]]:
-    """(every index file in `output`, the embedding files of runs that wrote no index)."""
+    """(every index file in `output`, the embedding files of runs that wrote no index). Files
+    named without a run id come from before runs had ids, and their records carry no
+    fingerprint, so they never skip anything and are left out."""
     embeddings, indexes = (
         sorted(metadata.path for metadata in result.metadata_list)
         for result in FileSystems.match(
@@ -83,11 +85,8 @@ def history_files(output: str) -> tuple[list[str], list[str]]:
         )
     )
     indexed = {shard_run(path, INDEX_PREFIX, INDEX_SUFFIX) for path in indexes} - {None}
-    unindexed = [
-        path
-        for path in embeddings
-        if shard_run(path, EMBEDDINGS_PREFIX, EMBEDDINGS_SUFFIX) not in indexed
-    ]
+    runs = {path: shard_run(path, EMBEDDINGS_PREFIX, EMBEDDINGS_SUFFIX) for path in embeddings}
+    unindexed = [path for path, run in runs.items() if run is not None and run not in indexed]
     return indexes, unindexed
 
 
