@@ -12,8 +12,8 @@ import tensorflow as tf
 from tests import models
 from tests.job import read_embeddings, read_failures, read_summary, run_job
 from transforms.image_records import ExampleDecoder
-from transforms.manifest import Entry, read_manifest
-from transforms.records import Failure
+from transforms.manifest import read_manifest
+from transforms.records import Failure, MatchedFile
 
 
 def write(path, text: str) -> str:
@@ -24,16 +24,16 @@ def write(path, text: str) -> str:
 
 def test_manifest_formats(tmp_path):
     text = write(tmp_path / "list.txt", "# photos\n/a.jpg\n\n gs://b/c.png \n")
-    assert list(read_manifest(text)) == [Entry("/a.jpg"), Entry("gs://b/c.png")]
+    assert list(read_manifest(text)) == [MatchedFile("/a.jpg", ""), MatchedFile("gs://b/c.png", "")]
     table = write(tmp_path / "list.csv", 'id,path\n1,/a.jpg\n2,\n3,"/b, c.jpg"\n')
     entries = list(read_manifest(table, "path"))
-    assert entries[0] == Entry("/a.jpg") and entries[2] == Entry("/b, c.jpg")
+    assert entries[0] == MatchedFile("/a.jpg", "") and entries[2] == MatchedFile("/b, c.jpg", "")
     assert entries[1] == Failure(
         f"{table}#3", "read", "bad_manifest_row", "ManifestError: empty 'path'"
     )
     lines = write(tmp_path / "list.jsonl", '{"uri": "/a.jpg"}\n{"url": "/b.jpg"}\nnot json\n')
     entries = list(read_manifest(lines))
-    assert entries[0] == Entry("/a.jpg")
+    assert entries[0] == MatchedFile("/a.jpg", "")
     assert entries[1] == Failure(
         f"{lines}#2", "read", "bad_manifest_row", "ManifestError: no field 'uri'"
     )
@@ -52,7 +52,7 @@ def test_manifest_rows_state_their_versions(tmp_path):
         "b,photos/b.jpg,130,yesterday,2\n",
     )
     entries = list(read_manifest(report))
-    assert entries[0] == Entry(
+    assert entries[0] == MatchedFile(
         "gs://b/photos/a.jpg", "size=120;updated=1795672778.123000;generation=1764136778123456"
     )
     assert len(entries) == 2 and entries[1].uri == f"{report}#4"
@@ -64,8 +64,8 @@ def test_manifest_rows_state_their_versions(tmp_path):
         '{"uri": "gs://b/c.jpg", "size": 7}\n',
     )
     assert list(read_manifest(table)) == [
-        Entry("gs://b/a.jpg", "size=120;updated=1795672778.123000"),
-        Entry("gs://b/c.jpg", ""),  # a size alone names no version: the store is asked
+        MatchedFile("gs://b/a.jpg", "size=120;updated=1795672778.123000"),
+        MatchedFile("gs://b/c.jpg", ""),  # a size alone names no version: the store is asked
     ]
 
 

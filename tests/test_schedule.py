@@ -18,7 +18,8 @@ from tests.job import latest_per_uri, read_failures, read_records, read_summary,
 from tests.photos import photos
 from transforms import fingerprint
 from transforms.fingerprint import stat
-from transforms.history import MatchedFile, choose, history_files
+from transforms.history import choose, history_files
+from transforms.records import MatchedFile
 
 FAST = "--direct_running_mode=in_memory"
 

@@ -23,15 +23,17 @@ _UPDATED_TOLERANCE_SECONDS = 0.0005
 
 def make(size: int | None, updated: float | None, generation: int | str | None = None) -> str:
     """The fingerprint of the given fields ("" if none identifies a version)."""
+    if generation == "":
+        generation = None
+    if updated is None and generation is None:
+        return ""
     fields = []
     if size is not None:
         fields.append(f"size={int(size)}")
     if updated is not None:
         fields.append(f"updated={updated:.6f}")
-    if generation not in (None, ""):
+    if generation is not None:
         fields.append(f"generation={int(generation)}")
-    if not any(field.split("=", 1)[0] in _IDENTIFYING for field in fields):
-        return ""
     return ";".join(fields)
 
 
@@ -98,20 +100,12 @@ def seconds(value: str | float | datetime.datetime) -> float:
     return moment.timestamp()
 
 
-# Manifest columns that carry a version, as Cloud Storage inventory reports and BigQuery object
-# tables name them.
-SIZE_COLUMNS = ("size",)
-UPDATED_COLUMNS = ("updated",)
-GENERATION_COLUMNS = ("generation",)
-
-
 def from_columns(row: Mapping[str, object]) -> str:
-    """The fingerprint a manifest row states in its `size`, `updated` and `generation` columns;
-    "" where it names no version (the job then asks the store). Raises ValueError for a value
-    that is present but unreadable."""
-    size = _first(row, SIZE_COLUMNS)
-    updated = _first(row, UPDATED_COLUMNS)
-    generation = _first(row, GENERATION_COLUMNS)
+    """The fingerprint a manifest row states in its `size`, `updated` and `generation` columns
+    (the names Cloud Storage inventory reports and BigQuery object tables use); "" where it names
+    no version (the job then asks the store). Raises ValueError for a value that is present but
+    unreadable."""
+    size, updated, generation = (_column(row, name) for name in ("size", "updated", "generation"))
     return make(
         int(size) if size is not None else None,
         seconds(updated) if updated is not None else None,
@@ -119,9 +113,9 @@ def from_columns(row: Mapping[str, object]) -> str:
     )
 
 
-def _first(row: Mapping[str, object], names: tuple[str, ...]) -> object | None:
-    for name in names:
-        value = row.get(name)
-        if value is not None and str(value).strip() != "":
-            return value if isinstance(value, int | float) else str(value).strip()
-    return None
+def _column(row: Mapping[str, object], name: str) -> object | None:
+    """The row's value for `name`; None where it is missing or blank."""
+    value = row.get(name)
+    if value is None or str(value).strip() == "":
+        return None
+    return value if isinstance(value, int | float) else str(value).strip()

@@ -13,10 +13,10 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from typing import NamedTuple
 
 from transforms import fingerprint
 from transforms.counters import count
+from transforms.records import MatchedFile
 
 logger = logging.getLogger(__name__)
 
@@ -26,13 +26,6 @@ RETRIES_COUNTER = "storage_retries"
 PAGE_SIZE = 1000
 
 _local = threading.local()
-
-
-class Listed(NamedTuple):
-    """One object of a listing: its gs:// URI and the fingerprint of its current version."""
-
-    uri: str
-    fingerprint: str
 
 
 def is_gcs(uri: str) -> bool:
@@ -76,7 +69,7 @@ def _retry():
     )
 
 
-def list_level(bucket: str, prefix: str, recursive: bool) -> Iterator[Listed | str]:
+def list_level(bucket: str, prefix: str, recursive: bool) -> Iterator[MatchedFile | str]:
     """Objects under `prefix`, page by page. With `recursive` False, only those directly under it,
     and each sub-prefix (`prefix/sub/`) as a str, once, after the objects of its page."""
     pages = (
@@ -92,7 +85,7 @@ def list_level(bucket: str, prefix: str, recursive: bool) -> Iterator[Listed | s
     )
     for page in pages:
         for blob in page:
-            yield Listed(
+            yield MatchedFile(
                 f"{SCHEME}{bucket}/{blob.name}",
                 fingerprint.make(
                     blob.size,

@@ -15,7 +15,7 @@ import logging
 import posixpath
 import re
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -31,13 +31,6 @@ logger = logging.getLogger(__name__)
 # Keys of the joined groups.
 MATCHED = "matched"
 EARLIER = "earlier"
-
-
-class MatchedFile(NamedTuple):
-    """A matched file, not read yet."""
-
-    uri: str
-    fingerprint: str
 
 
 class Versioned(Protocol):

@@ -26,8 +26,7 @@ from apache_beam.metrics import Metrics
 
 from transforms import gcs
 from transforms.fingerprint import fingerprint
-from transforms.history import MatchedFile
-from transforms.records import METRICS_NAMESPACE
+from transforms.records import METRICS_NAMESPACE, MatchedFile
 
 # Path levels under a glob's fixed prefix that become elements of their own; then each prefix
 # is listed whole.
@@ -104,7 +103,7 @@ class _ListFn(beam.DoFn):
                 continue
             entries += 1
             if matches(entry.uri) and not is_folder_placeholder(entry.uri):
-                yield MatchedFile(entry.uri, entry.fingerprint)
+                yield entry
         self._entries.update(entries)
 
 

@@ -13,21 +13,13 @@ import csv
 import io
 import json
 from collections.abc import Iterator, Mapping
-from typing import NamedTuple
 
 from transforms import reasons
 from transforms.fingerprint import from_columns
 from transforms.fs import open_raw
-from transforms.records import Failure, describe_error
+from transforms.records import Failure, MatchedFile, describe_error
 
 DEFAULT_COLUMN = "uri"
-
-
-class Entry(NamedTuple):
-    """A URI a manifest lists, with the fingerprint its row states ("" where it states none)."""
-
-    uri: str
-    fingerprint: str = ""
 
 
 def manifest_format(uri: str) -> str:
@@ -45,7 +37,7 @@ def _inventory_style(fields: Mapping[str, object] | list[str], column: str) -> b
     return column == DEFAULT_COLUMN and column not in names and {"bucket", "name"} <= names
 
 
-def _row_entry(row: Mapping[str, object], column: str) -> Entry | None:
+def _row_entry(row: Mapping[str, object], column: str) -> MatchedFile | None:
     """The row's entry; None where it names no URI. Raises ValueError for unreadable versions."""
     if _inventory_style(row, column):
         bucket, name = row.get("bucket"), row.get("name")
@@ -54,11 +46,12 @@ def _row_entry(row: Mapping[str, object], column: str) -> Entry | None:
         value = row.get(column)
         uri = value if isinstance(value, str) else ""
     uri = uri.strip()
-    return Entry(uri, from_columns(row)) if uri else None
+    return MatchedFile(uri, from_columns(row)) if uri else None
 
 
-def read_manifest(uri: str, column: str = DEFAULT_COLUMN) -> Iterator[Entry | Failure]:
-    """Yields the entries a manifest lists, streaming. Blank lines (and '#' comments in text
+def read_manifest(uri: str, column: str = DEFAULT_COLUMN) -> Iterator[MatchedFile | Failure]:
+    """Yields the files a manifest lists, each with the fingerprint its row states ("" where it
+    states none), streaming. Blank lines (and '#' comments in text
     manifests) are skipped; a row without a usable `column` (or with an unreadable size, update
     time or generation) becomes a read failure named `MANIFEST#LINE`. Raises ValueError when a
     CSV header lacks `column`."""
@@ -72,7 +65,7 @@ def read_manifest(uri: str, column: str = DEFAULT_COLUMN) -> Iterator[Entry | Fa
             if not line or (fmt == "text" and line.startswith("#")):
                 continue
             if fmt == "text":
-                yield Entry(line)
+                yield MatchedFile(line, "")
                 continue
             try:
                 record = json.loads(line)
@@ -85,7 +78,7 @@ def read_manifest(uri: str, column: str = DEFAULT_COLUMN) -> Iterator[Entry | Fa
             yield from _entry_or_failure(uri, number, record, column, f"no field {column!r}")
 
 
-def _csv_rows(uri: str, text: io.TextIOWrapper, column: str) -> Iterator[Entry | Failure]:
+def _csv_rows(uri: str, text: io.TextIOWrapper, column: str) -> Iterator[MatchedFile | Failure]:
     reader = csv.DictReader(text)
     fields = reader.fieldnames or []
     if column not in fields and not _inventory_style(fields, column):
@@ -100,7 +93,7 @@ def _csv_rows(uri: str, text: io.TextIOWrapper, column: str) -> Iterator[Entry |
 
 def _entry_or_failure(
     uri: str, number: int, row: Mapping[str, object], column: str, missing: str
-) -> Iterator[Entry | Failure]:
+) -> Iterator[MatchedFile | Failure]:
     """The row's entry or its failure; nothing for an inventory's folder placeholder (`DIR/`)."""
     try:
         entry = _row_entry(row, column)

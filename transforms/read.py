@@ -10,15 +10,15 @@ import apache_beam as beam
 from transforms.counters import count
 from transforms.fingerprint import stat
 from transforms.fs import read_bytes
-from transforms.history import EARLIER, MATCHED, KeepNew, MatchedFile
+from transforms.history import EARLIER, MATCHED, KeepNew
 from transforms.listing import ListFiles
-from transforms.manifest import DEFAULT_COLUMN, Entry, read_manifest
-from transforms.records import FAILURES, Failure, ImageFile
+from transforms.manifest import DEFAULT_COLUMN, read_manifest
+from transforms.records import FAILURES, Failure, ImageFile, MatchedFile
 
 
-def manifest_file(entry: Entry) -> MatchedFile:
-    """A manifest entry with its fingerprint: the row's own, else the store's (one request)."""
-    return MatchedFile(entry.uri, entry.fingerprint or stat(entry.uri))
+def with_version(listed: MatchedFile) -> MatchedFile:
+    """A manifest's file with its fingerprint: the row's own, else the store's (one request)."""
+    return listed if listed.fingerprint else listed._replace(fingerprint=stat(listed.uri))
 
 
 class _ManifestFn(beam.DoFn):
@@ -79,7 +79,7 @@ class ReadImages(beam.PTransform):
                     FAILURES, main="entries"
                 )
             )
-            matched.append(listed.entries | "Stat" >> beam.Map(manifest_file))
+            matched.append(listed.entries | "Stat" >> beam.Map(with_version))
             failures.append(listed[FAILURES])
         versions = {MATCHED: matched | "AllMatched" >> beam.Flatten(pipeline=pbegin.pipeline)}
         if self.earlier is not None:

@@ -18,6 +18,14 @@ FAILURES = "failures"
 STAGES = ("read", "decode", "embed")
 
 
+class MatchedFile(NamedTuple):
+    """A file a glob or a manifest names, not read yet, with the fingerprint of its version
+    ("" where it is not known)."""
+
+    uri: str
+    fingerprint: str
+
+
 class ImageFile(NamedTuple):
     """The raw bytes of one matched file, and the fingerprint of the version read."""
 
