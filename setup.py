@@ -27,6 +27,9 @@ TEST = [
     "bqemulator==1.4.0",
     "duckdb==1.5.5",
     "duckdb-extension-spatial==1.5.5",
+    # Drives the system's Chromium (Debian's `chromium`, which .ci/run installs) for the report
+    # page's browser test; it downloads no browser of its own.
+    "playwright==1.65.2",
 ]
 
 setuptools.setup(

@@ -18,8 +18,10 @@ from transforms.records import FAILURES
 from transforms.write import WriteEmbeddings, WriteFailures
 
 
-def build(pipeline: beam.Pipeline, job: JobOptions, image_size: int) -> None:
-    """Wires the job; `job.run_id` must be set."""
+def build(
+    pipeline: beam.Pipeline, job: JobOptions, image_size: int, vector_width: int | None = None
+) -> None:
+    """Wires the job; `job.run_id` must be set, and `vector_width` for Parquet output."""
     assert job.run_id, "the run id is chosen before the job is built"
     earlier = None
     if job.skip_existing:
@@ -56,7 +58,9 @@ def build(pipeline: beam.Pipeline, job: JobOptions, image_size: int) -> None:
     )
     embedded = images["images"] | "EmbedImages" >> EmbedImages(handler)
     vectors = embedded["embeddings"]
-    _ = vectors | "WriteEmbeddings" >> WriteEmbeddings(job.output, job.model_handle, job.run_id)
+    _ = vectors | "WriteEmbeddings" >> WriteEmbeddings(
+        job.output, job.model_handle, job.run_id, job.output_format, vector_width
+    )
     if job.output_table:
         _ = vectors | "WriteBigQuery" >> WriteEmbeddingsToBigQuery(
             job.output_table, job.model_handle, job.bigquery_method

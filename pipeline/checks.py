@@ -9,6 +9,7 @@ import os
 import re
 import uuid
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.localfilesystem import LocalFileSystem
@@ -46,9 +47,14 @@ GLOB = re.compile(r"[*?\[]")
 MATCHES_LOOKED_AT = 100
 
 
-def check_job(job: JobOptions, beam_args: Sequence[str]) -> int:
-    """Runs every check; returns the model's input size. Raises UsageError on the first problem,
-    after removing the folders the checks themselves created."""
+class ModelShape(NamedTuple):
+    image_size: int  # side of the square input
+    vector_width: int | None  # floats per vector where the job needs to know it before launch
+
+
+def check_job(job: JobOptions, beam_args: Sequence[str]) -> ModelShape:
+    """Runs every check; returns what the job must know of the model's shapes. Raises
+    UsageError on the first problem, after removing the folders the checks themselves created."""
     created = missing_local_folders(job.output)
     try:
         return _check_job(job, beam_args)
@@ -57,7 +63,7 @@ def check_job(job: JobOptions, beam_args: Sequence[str]) -> int:
         raise
 
 
-def _check_job(job: JobOptions, beam_args: Sequence[str]) -> int:
+def _check_job(job: JobOptions, beam_args: Sequence[str]) -> ModelShape:
     check_patterns("--input", job.inputs)
     check_patterns("--input_tfrecord", job.input_tfrecords)
     check_manifests(job.input_manifests, job.manifest_column)
@@ -74,7 +80,9 @@ def _check_job(job: JobOptions, beam_args: Sequence[str]) -> int:
             require_support(job.precision)
         except UnsupportedPrecisionError as exc:
             raise UsageError(str(exc)) from None
-    return model_image_size(job.model_handle, job.image_size)
+    image_size = model_image_size(job.model_handle, job.image_size)
+    width = model_vector_width(job.model_handle) if job.output_format.parquet else None
+    return ModelShape(image_size, width)
 
 
 def with_folders_as_globs(job: JobOptions) -> JobOptions:
@@ -212,8 +220,7 @@ def model_image_size(handle: str, override: int | None) -> int:
     worker starts; only the graph definition is read, not the weights.
     """
     try:
-        # A URL is fetched into tensorflow_hub's cache; a gs:// folder is read where it is.
-        path = local_model_path(handle) if is_url(handle) else handle
+        path = _saved_model_path(handle)
         choice = signature.of_saved_model(path)
     except Exception as exc:  # noqa: BLE001 - unreachable URL, missing folder, not a SavedModel
         raise UsageError(
@@ -232,3 +239,22 @@ def model_image_size(handle: str, override: int | None) -> int:
             "inputs are supported"
         )
     return height
+
+
+def _saved_model_path(handle: str) -> str:
+    # A URL is fetched into tensorflow_hub's cache (once); a gs:// folder is read where it is.
+    return local_model_path(handle) if is_url(handle) else handle
+
+
+def model_vector_width(handle: str) -> int:
+    """Floats per vector, as the module declares them: a Parquet schema fixes the width before
+    the first vector is made. Called after model_image_size has proved the handle loads."""
+    width = signature.declared_width(_saved_model_path(handle))
+    if width is None:
+        raise UsageError(
+            f"--output_format parquet needs the vector width before launch, and "
+            f"--model_handle {handle!r} does not declare it (its output shape is not "
+            "(batch, width)); export the module with a signature whose output has a fixed "
+            "width, or use --output_format tfrecord"
+        )
+    return width

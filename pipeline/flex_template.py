@@ -19,9 +19,9 @@ from pipeline.options import make_parser
 NAME = "B4 image embeddings"
 DESCRIPTION = (
     "Embeds every image matched by an input glob, manifest or TFRecord dataset with "
-    "EfficientNet-B4 (or another TF-Hub image feature module) and writes the vectors to TFRecord "
-    "files and, optionally, a BigQuery table. With skip_existing=true a scheduled run embeds "
-    "only new and changed images."
+    "EfficientNet-B4 (or another TF-Hub image feature module) and writes the vectors to "
+    "TFRecord and/or Parquet files and, optionally, a BigQuery table. With skip_existing=true a "
+    "scheduled run embeds only new and changed images."
 )
 
 

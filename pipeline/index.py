@@ -20,9 +20,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import direct_runner
-from transforms.history import history_files, shard_run
+from transforms.history import history_files
 from transforms.reindex import IndexRuns
-from transforms.write import EMBEDDINGS_PREFIX, EMBEDDINGS_SUFFIX
 
 logger = logging.getLogger("pipeline.index")
 
@@ -32,8 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.index", description=__doc__)
     parser.add_argument("--output", required=True, help="a results folder (local or gs://)")
     args, beam_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    _, unindexed = history_files(args.output)
-    runs = sorted({shard_run(p, EMBEDDINGS_PREFIX, EMBEDDINGS_SUFFIX) for p in unindexed})
+    files = history_files(args.output)
+    runs = files.unindexed_runs
     if not runs:
         print(f"Every run in {args.output} has an index.", file=sys.stderr)
         return 0
@@ -41,13 +40,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     direct_runner.stop_timed_flushes()  # a no-op elsewhere than on DirectRunner
     try:
         with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
-            _ = pipeline | "IndexRuns" >> IndexRuns(args.output, unindexed, temp)
+            _ = pipeline | "IndexRuns" >> IndexRuns(args.output, files, temp)
     finally:
         # Beam leaves the folder it wrote through: a folder here, a prefix in a bucket.
         for path in (temp, temp + "/"):
             with contextlib.suppress(Exception):
                 FileSystems.delete([path])
-    print(f"Indexed {len(runs)} runs ({len(unindexed)} files): {', '.join(runs)}", file=sys.stderr)
+    read = len(files.tfrecords) + len(files.parquet)
+    print(f"Indexed {len(runs)} runs ({read} files): {', '.join(runs)}", file=sys.stderr)
     return 0
 
 

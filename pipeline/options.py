@@ -22,6 +22,7 @@ from transforms.image_records import DEFAULT_IMAGE_FEATURE, DEFAULT_KEY_FEATURE
 from transforms.manifest import DEFAULT_COLUMN
 from transforms.model import DEFAULT_BATCH_SIZE, DEFAULT_MODEL_HANDLE
 from transforms.preprocess import Resize
+from transforms.write import OutputFormat
 
 
 class UsageError(ValueError):
@@ -42,6 +43,7 @@ class JobOptions:
     input_tfrecords: tuple[str, ...] = ()
     tfrecord_key_feature: str = DEFAULT_KEY_FEATURE
     tfrecord_image_feature: str = DEFAULT_IMAGE_FEATURE
+    output_format: OutputFormat = OutputFormat.TFRECORD
     output_table: str | None = None  # normalized PROJECT:DATASET.TABLE
     bigquery_method: Method = Method.FILE_LOADS
     model_handle: str = DEFAULT_MODEL_HANDLE
@@ -95,6 +97,12 @@ def _switch(group: argparse._ArgumentGroup, flag: str, help: str) -> None:
     group.add_argument(
         flag, nargs="?", const=True, default=False, type=_boolean, metavar="true|false", help=help
     )
+
+
+def _one_of(group: argparse._ArgumentGroup, flag: str, default: enum.Enum, help: str) -> None:
+    """A flag whose value is one of the members of `default`'s enum."""
+    kind = type(default)
+    group.add_argument(flag, type=kind, choices=list(kind), default=default, help=help)
 
 
 def _positive_int(text: str) -> int:
@@ -167,7 +175,14 @@ def make_parser() -> argparse.ArgumentParser:
         "--output",
         required=True,
         metavar="DIR",
-        help="folder for embeddings-*.tfrecord, failures-*.jsonl and summary.json",
+        help="folder for embeddings-*.tfrecord (or .parquet), failures-*.jsonl and summary.json",
+    )
+    _one_of(
+        outputs,
+        "--output_format",
+        OutputFormat.TFRECORD,
+        "the embedding files: tfrecord (tf.train.Example), parquet (columns, the vector a "
+        "fixed-size list of float32) or both, with the same records; default: %(default)s",
     )
     _switch(
         outputs,
@@ -194,12 +209,11 @@ def make_parser() -> argparse.ArgumentParser:
         help="also append the embeddings to this BigQuery table (PROJECT:DATASET.TABLE or "
         "PROJECT.DATASET.TABLE), created if needed",
     )
-    outputs.add_argument(
+    _one_of(
+        outputs,
         "--bigquery_method",
-        type=Method,
-        choices=list(Method),
-        default=Method.FILE_LOADS,
-        help="file_loads (load jobs from files under --temp_location) or streaming_inserts; "
+        Method.FILE_LOADS,
+        "file_loads (load jobs from files under --temp_location) or streaming_inserts; "
         "default: %(default)s",
     )
     model = parser.add_argument_group("model")
@@ -217,12 +231,11 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="PIXELS",
         help="side of the square model input (default: what the module declares, else 380)",
     )
-    model.add_argument(
+    _one_of(
+        model,
         "--resize",
-        type=Resize,
-        choices=list(Resize),
-        default=Resize.CENTER_CROP,
-        help="center_crop: EfficientNet's evaluation crop; full_frame: whole image, no crop; "
+        Resize.CENTER_CROP,
+        "center_crop: EfficientNet's evaluation crop; full_frame: whole image, no crop; "
         "default: %(default)s",
     )
     model.add_argument(
@@ -233,21 +246,19 @@ def make_parser() -> argparse.ArgumentParser:
         help="images whose header declares more pixels are refused undecoded (a failure with "
         "reason too_many_pixels); default: %(default)s",
     )
-    model.add_argument(
+    _one_of(
+        model,
         "--precision",
-        type=Precision,
-        choices=list(Precision),
-        default=Precision.FLOAT32,
-        help="float32; bfloat16 (CPUs with AVX512_BF16 or AMX, and TPUs); float16 (mixed "
+        Precision.FLOAT32,
+        "float32; bfloat16 (CPUs with AVX512_BF16 or AMX, and TPUs); float16 (mixed "
         "precision on NVIDIA GPUs); default: %(default)s",
     )
     _switch(model, "--jit_compile", "compile the model with XLA (often faster on GPUs and TPUs)")
-    model.add_argument(
+    _one_of(
+        model,
         "--model_sharing",
-        type=Sharing,
-        choices=list(Sharing),
-        default=Sharing.PROCESS,
-        help="process: one model per worker process; machine: one per machine, shared by its "
+        Sharing.PROCESS,
+        "process: one model per worker process; machine: one per machine, shared by its "
         "worker processes (RunInference's large_model); default: %(default)s",
     )
     model.add_argument(
@@ -317,6 +328,7 @@ def parse(argv: Sequence[str]) -> tuple[JobOptions, list[str]]:
         input_tfrecords=tuple(args.input_tfrecords),
         tfrecord_key_feature=args.tfrecord_key_feature,
         tfrecord_image_feature=args.tfrecord_image_feature,
+        output_format=args.output_format,
         output_table=table,
         bigquery_method=args.bigquery_method,
         model_handle=args.model_handle,

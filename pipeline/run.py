@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         job, beam_args = parse(sys.argv[1:] if argv is None else argv)
         logging.getLogger("pipeline").setLevel(logging.WARNING if job.quiet else logging.INFO)
         job = checks.with_folders_as_globs(job)
-        image_size = checks.check_job(job, beam_args)
+        shape = checks.check_job(job, beam_args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -70,11 +70,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.info("Deleting %d files of earlier runs in %s", len(earlier), job.output)
         earlier_results.delete(earlier)
     logger.info(
-        "Run %s: embedding with %s at %dx%d", job.run_id, job.model_handle, image_size, image_size
+        "Run %s: embedding with %s at %dx%d",
+        job.run_id,
+        job.model_handle,
+        shape.image_size,
+        shape.image_size,
     )
     options = PipelineOptions(local_defaults(beam_args))
     pipeline = beam.Pipeline(options=options)
-    build(pipeline, job, image_size)
+    build(pipeline, job, shape.image_size, shape.vector_width)
     if checks.runs_here(options):
         return _run_here(pipeline, job, heard_here(options) and not job.quiet)
     return _run_remote(pipeline, job, options)

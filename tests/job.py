@@ -6,6 +6,9 @@ import glob
 import json
 import os
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import tensorflow as tf
 
 from pipeline.run import main
@@ -45,6 +48,21 @@ def read_records(output: str) -> list[dict]:
                 "run": record["run"].numpy().decode(),
             }
         )
+    return records
+
+
+def read_parquet_records(output: str) -> list[dict]:
+    """Every row of every `embeddings-*.parquet` in `output`, read with pyarrow, in the shape
+    read_records gives (`embedded_at` as microseconds)."""
+    files = sorted(glob.glob(os.path.join(output, "embeddings-*.parquet")))
+    assert files, f"no embeddings-*.parquet in {output}"
+    table = pa.concat_tables([pq.read_table(path) for path in files])
+    stamps = table.column("embedded_at").cast(pa.int64()).to_pylist()
+    records = []
+    for row, embedded_at in zip(table.to_pylist(), stamps, strict=True):
+        row["embedding"] = np.asarray(row["embedding"], dtype=np.float32)
+        row["embedded_at"] = embedded_at
+        records.append(row)
     return records
 
 

@@ -12,7 +12,13 @@ import tensorflow_hub as hub
 
 from pipeline import export_model
 from pipeline.checks import UNTRAINED_MARKER
-from tests.job import read_embeddings, read_failures, read_summary, run_job
+from tests.job import (
+    read_embeddings,
+    read_failures,
+    read_parquet_records,
+    read_summary,
+    run_job,
+)
 from transforms.decode import decode_image
 
 pytestmark = pytest.mark.b4
@@ -60,6 +66,7 @@ def test_one_1792_float_vector_per_image_in_both_formats(
     folder, _ = photo_folder
     output = str(tmp_path / "out")
     args = ["--output", output, "--model_handle", handle, "--batch_size", "2"]
+    args += ["--output_format", "both"]
     for name in PHOTOS:
         args += ["--input", os.path.join(folder, name)]
     assert run_job(*args) == 0
@@ -70,6 +77,10 @@ def test_one_1792_float_vector_per_image_in_both_formats(
     assert read_summary(output)["embedded"] == len(PHOTOS)
     # The exporter's untrained model is announced at every launch; the TF1 module has no marker.
     assert ("UNTRAINED weights" in caplog.text) == (fixture == "b4_export")
+    rows = {row["uri"]: row for row in read_parquet_records(output)}
+    assert set(rows) == set(records)
+    for uri, row in rows.items():
+        np.testing.assert_array_equal(row["embedding"], records[uri]["embedding"])
     for uri, record in records.items():
         assert record["embedding"].shape == (B4_DIM,)
         with open(uri, "rb") as handle_:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline.checks import folder_as_glob
+from pipeline.report import main as report_main
 from tests import emulators
 from tests.buckets import download_folder, gcs, new_bucket, upload_folder
 from tests.job import (
@@ -17,6 +18,7 @@ from tests.job import (
     latest_per_uri,
     read_embeddings,
     read_failures,
+    read_parquet_records,
     read_records,
     read_summary,
     run_job,
@@ -222,3 +224,26 @@ def test_scheduled_runs_on_gs_embed_only_new_and_changed_objects(
         assert (";generation=" in record["fingerprint"]) is (record["uri"] not in listed)
     indexed = {name.split("-")[1] for name in os.listdir(local) if name.startswith("index-")}
     assert indexed == {record["run"] for record in records} and len(indexed) == 2
+
+
+def test_parquet_on_gs_and_a_report_of_it(cloud, photo_folder, tiny_tf2, tmp_path):
+    images = upload_folder(photo_folder[0], new_bucket(), "dir", names=PHOTOS)
+    output = f"gs://{new_bucket()}/run"
+    source = images[0].rsplit("/", 1)[0]
+    args = ["--input", f"{source}/*", "--output", output, "--model_handle", tiny_tf2, "--quiet"]
+    assert run_job(*args, "--output_format", "parquet") == 0
+    # The page is written beside the results, its thumbnails read from the bucket.
+    assert report_main(["--output", output, "--quiet"]) == 0
+    local = download_folder(output, str(tmp_path / "out"))
+    rows = {row["uri"]: row for row in read_parquet_records(local)}
+    assert set(rows) == set(images)
+    for uri, row in rows.items():
+        assert row["embedding"].shape == (8,)
+        assert ";generation=" in row["fingerprint"], uri
+    with open(os.path.join(local, "report.html"), encoding="utf-8") as handle:
+        page = handle.read()
+    assert "no preview" not in page
+    for uri in images:
+        assert f'data-uri="{uri}"><img src="data:image/jpeg;base64,' in page
+    blob = gcs().bucket(output.split("/")[2]).get_blob("run/report.html")
+    assert blob.content_type == "text/html"

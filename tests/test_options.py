@@ -11,6 +11,7 @@ from pipeline.run import local_defaults
 from transforms.bigquery import Method
 from transforms.model import DEFAULT_MODEL_HANDLE
 from transforms.preprocess import Resize
+from transforms.write import OutputFormat
 
 
 def test_defaults_and_beam_flags_pass_through():
@@ -30,6 +31,7 @@ def test_defaults_and_beam_flags_pass_through():
     assert job.output_table is None and job.bigquery_method is Method.FILE_LOADS
     assert job.model_handle == DEFAULT_MODEL_HANDLE
     assert job.resize is Resize.CENTER_CROP and job.image_size is None
+    assert job.output_format is OutputFormat.TFRECORD
     assert beam_args == ["--runner", "DirectRunner", "--direct_num_workers=2"]
 
 
@@ -50,9 +52,12 @@ def test_input_is_repeatable_and_options_are_read():
             "full_frame",
             "--batch_size",
             "8",
+            "--output_format",
+            "both",
         ]
     )
     assert job.inputs == ("a/*", "b/*.png")
+    assert job.output_format is OutputFormat.BOTH
     assert (job.model_handle, job.image_size, job.resize, job.batch_size) == (
         "m",
         224,
@@ -110,6 +115,7 @@ def test_unknown_flag_is_refused_with_its_name():
         (["--input", "a"], "--output"),
         (["--input", "a", "--output", "o", "--batch_size", "0"], "positive integer"),
         (["--input", "a", "--output", "o", "--resize", "stretch"], "invalid Resize value"),
+        (["--input", "a", "--output", "o", "--output_format", "csv"], "invalid OutputFormat"),
     ],
 )
 def test_bad_values_stop_with_a_message(argv, message, capsys):

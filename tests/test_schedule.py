@@ -14,7 +14,14 @@ from PIL import Image
 
 from pipeline.index import main as index_main
 from tests import models
-from tests.job import latest_per_uri, read_failures, read_records, read_summary, run_job
+from tests.job import (
+    latest_per_uri,
+    read_failures,
+    read_parquet_records,
+    read_records,
+    read_summary,
+    run_job,
+)
 from tests.photos import photos
 from transforms import fingerprint
 from transforms.fingerprint import stat
@@ -127,17 +134,25 @@ def test_skip_existing_reads_the_indexes_not_the_vectors(tmp_path):
     assert summary_counts(output) == (41, 40, 1, 0)
 
 
-def test_a_run_without_an_index_is_read_from_its_vectors(tiny_tf2, tmp_path, capsys):
+READERS = {"tfrecord": read_records, "parquet": read_parquet_records}
+
+
+@pytest.mark.parametrize("output_format", list(READERS))
+def test_a_run_without_an_index_is_read_from_its_vectors(output_format, tiny_tf2, tmp_path, capsys):
     # Folders written before indexes existed, or a run stopped between its vectors and its index.
     folder, output = tmp_path / "images", str(tmp_path / "out")
     folder.mkdir()
     for index in range(4):
         save(folder, f"{index}.jpg", index)
-    assert run(folder, output, tiny_tf2, FAST, "--run_id", "old") == 0
+    formats = ("--output_format", output_format)
+    assert run(folder, output, tiny_tf2, FAST, *formats, "--run_id", "old") == 0
+    assert {name.rsplit(".", 1)[-1] for name in shards(output, "embeddings")} == {output_format}
     for name in shards(output, "index"):
         os.remove(os.path.join(output, name))
     save(folder, "4.jpg", 4)
-    assert run(folder, output, tiny_tf2, FAST, "--skip_existing", "--run_id", "indexed") == 0
+    assert (
+        run(folder, output, tiny_tf2, FAST, *formats, "--skip_existing", "--run_id", "indexed") == 0
+    )
     assert summary_counts(output) == (5, 4, 1, 0)
     assert shards(output, "index") == ["index-indexed-00000-of-00001.jsonl.gz"]
 
@@ -147,7 +162,7 @@ def test_a_run_without_an_index_is_read_from_its_vectors(tiny_tf2, tmp_path, cap
     assert shards(output, "index")[-1] == "index-old-00000-of-00001.jsonl.gz"
     with gzip.open(os.path.join(output, shards(output, "index")[-1]), "rt") as handle:
         rows = {row["uri"]: row for row in map(json.loads, handle)}
-    old = {r["uri"]: r for r in read_records(output) if r["run"] == "old"}
+    old = {r["uri"]: r for r in READERS[output_format](output) if r["run"] == "old"}
     assert rows == {
         uri: {key: record[key] for key in ("uri", "fingerprint", "embedded_at", "run")}
         for uri, record in old.items()
@@ -160,7 +175,9 @@ def test_a_run_without_an_index_is_read_from_its_vectors(tiny_tf2, tmp_path, cap
         with open(os.path.join(output, name), "wb") as handle:
             handle.write(b"not a record")
     save(folder, "5.jpg", 5)
-    assert run(folder, output, tiny_tf2, FAST, "--skip_existing", "--run_id", "after") == 0
+    assert (
+        run(folder, output, tiny_tf2, FAST, *formats, "--skip_existing", "--run_id", "after") == 0
+    )
     assert summary_counts(output) == (6, 5, 1, 0)
 
 
@@ -270,9 +287,15 @@ def test_which_files_hold_the_history(tmp_path):
         "embeddings-20261126T055939.123Z-00000-of-00001.tfrecord",
         "index-20261126T055939.123Z-00000-of-00001.jsonl.gz",
         "failures-nightly-3-00000-of-00001.jsonl",
+        "embeddings-p-00000-of-00001.parquet",  # no index, Parquet only
+        "embeddings-both-00000-of-00001.parquet",  # no index, both formats: Parquet is read
+        "embeddings-both-00000-of-00001.tfrecord",
+        "embeddings-20261126T055939.123Z-00000-of-00001.parquet",  # indexed
     ]
     for name in names:
         (tmp_path / name).write_bytes(b"")
-    indexes, unindexed = history_files(str(tmp_path))
-    assert [os.path.basename(path) for path in indexes] == [names[4]]
-    assert [os.path.basename(path) for path in unindexed] == names[1:3]
+    files = history_files(str(tmp_path))
+    assert [os.path.basename(path) for path in files.indexes] == [names[4]]
+    assert [os.path.basename(path) for path in files.tfrecords] == names[1:3]
+    assert sorted(os.path.basename(path) for path in files.parquet) == sorted(names[6:8])
+    assert files.unindexed_runs == ["both", "nightly-3", "p"]

@@ -15,7 +15,7 @@ import logging
 import posixpath
 import re
 from collections.abc import Iterable, Iterator
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -24,6 +24,7 @@ from transforms.counters import count
 from transforms.fingerprint import same_version
 from transforms.image_records import DECODE_BATCH, ExampleDecoder
 from transforms.index import INDEX_PREFIX, INDEX_SUFFIX, ReadIndexFiles, index_pattern
+from transforms.parquet import PARQUET_SUFFIX
 from transforms.write import EMBEDDINGS_PREFIX, EMBEDDINGS_SUFFIX
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,9 @@ class _EarlierFn(beam.DoFn):
                 yield uri.decode("utf-8"), (version or b"").decode("utf-8")
 
 
-UNINDEXED = "unindexed"
+# Tags of the files of runs without an index, by format.
+UNINDEXED_TFRECORDS = "unindexed_tfrecords"
+UNINDEXED_PARQUET = "unindexed_parquet"
 
 # KIND-RUN-SSSSS-of-NNNNN.SUFFIX; a run id may itself hold dashes.
 _SHARD = re.compile(r"^(?P<kind>[a-z]+)-(?P<run>.+)-\d+-of-\d+(?P<suffix>\..+)$")
@@ -64,45 +67,82 @@ def shard_run(path: str, kind: str, suffix: str) -> str | None:
     return None
 
 
-def history_files(output: str) -> tuple[list[str], list[str]]:
-    """(every index file in `output`, the embedding files of runs that wrote no index). Files
-    named without a run id come from before runs had ids, and their records carry no
+def embeddings_run(path: str) -> str | None:
+    """The run id of an embeddings file of either format."""
+    for suffix in (EMBEDDINGS_SUFFIX, PARQUET_SUFFIX):
+        run = shard_run(path, EMBEDDINGS_PREFIX, suffix)
+        if run is not None:
+            return run
+    return None
+
+
+class HistoryFiles(NamedTuple):
+    """What `--skip_existing` reads of a results folder: every index, and the embedding files
+    of the runs that wrote none (a run's Parquet files where it has them: two of their columns
+    are read, not the vectors; else its TFRecords)."""
+
+    indexes: list[str]
+    tfrecords: list[str]
+    parquet: list[str]
+
+    @property
+    def unindexed_runs(self) -> list[str]:
+        return sorted({embeddings_run(path) for path in (*self.tfrecords, *self.parquet)})
+
+
+def history_files(output: str) -> HistoryFiles:
+    """Files named without a run id come from before runs had ids, and their records carry no
     fingerprint, so they never skip anything and are left out."""
     embeddings, indexes = (
         sorted(metadata.path for metadata in result.metadata_list)
         for result in FileSystems.match(
-            [
-                FileSystems.join(output, f"{EMBEDDINGS_PREFIX}-*{EMBEDDINGS_SUFFIX}"),
-                index_pattern(output),
-            ]
+            [FileSystems.join(output, f"{EMBEDDINGS_PREFIX}-*"), index_pattern(output)]
         )
     )
     indexed = {shard_run(path, INDEX_PREFIX, INDEX_SUFFIX) for path in indexes} - {None}
-    runs = {path: shard_run(path, EMBEDDINGS_PREFIX, EMBEDDINGS_SUFFIX) for path in embeddings}
-    unindexed = [path for path, run in runs.items() if run is not None and run not in indexed]
-    return indexes, unindexed
+    tfrecords: dict[str, list[str]] = {}
+    parquet: dict[str, list[str]] = {}
+    for path in embeddings:
+        for suffix, runs in ((EMBEDDINGS_SUFFIX, tfrecords), (PARQUET_SUFFIX, parquet)):
+            run = shard_run(path, EMBEDDINGS_PREFIX, suffix)
+            if run is not None and run not in indexed:
+                runs.setdefault(run, []).append(path)
+    return HistoryFiles(
+        indexes,
+        [path for run, paths in tfrecords.items() if run not in parquet for path in paths],
+        [path for paths in parquet.values() for path in paths],
+    )
 
 
 class _HistoryFilesFn(beam.DoFn):
     def process(self, output: str) -> Iterator[str]:
-        indexes, unindexed = history_files(output)
+        files = history_files(output)
+        unindexed = len(files.tfrecords) + len(files.parquet)
         if unindexed:
             logger.warning(
                 "%d embedding files in %s belong to runs without an index; every --skip_existing "
-                "run reads them in full until `python -m pipeline.index --output %s` indexes them",
-                len(unindexed),
+                "run reads them until `python -m pipeline.index --output %s` indexes them",
+                unindexed,
                 output,
                 output,
             )
-        yield from indexes
-        for path in unindexed:
-            yield beam.pvalue.TaggedOutput(UNINDEXED, path)
+        yield from files.indexes
+        for path in files.tfrecords:
+            yield beam.pvalue.TaggedOutput(UNINDEXED_TFRECORDS, path)
+        for path in files.parquet:
+            yield beam.pvalue.TaggedOutput(UNINDEXED_PARQUET, path)
+
+
+def _parquet_versions(table) -> Iterator[tuple[str, str]]:
+    yield from zip(
+        table.column("uri").to_pylist(), table.column("fingerprint").to_pylist(), strict=True
+    )
 
 
 @dataclasses.dataclass
 class ReadHistory(beam.PTransform):
     """(uri, fingerprint) of what the runs in `output` embedded, none if it holds no run: the
-    index of each run that wrote one, and the embedding records of those that did not. Which is
+    index of each run that wrote one, and the embedding files of those that did not. Which is
     which is decided when the job runs, from the folder's listing."""
 
     output: str
@@ -115,17 +155,25 @@ class ReadHistory(beam.PTransform):
             pbegin
             | "HistoryFolder" >> beam.Create([self.output])
             | "HistoryFiles"
-            >> beam.ParDo(_HistoryFilesFn()).with_outputs(UNINDEXED, main="indexes")
+            >> beam.ParDo(_HistoryFilesFn()).with_outputs(
+                UNINDEXED_TFRECORDS, UNINDEXED_PARQUET, main="indexes"
+            )
         )
         from_indexes = files.indexes | "ReadIndexes" >> ReadIndexFiles()
         from_vectors = (
-            files[UNINDEXED]
+            files[UNINDEXED_TFRECORDS]
             | "ReadUnindexed" >> beam.io.ReadAllFromTFRecord()
             | "BatchUnindexed"
             >> beam.BatchElements(min_batch_size=DECODE_BATCH, max_batch_size=DECODE_BATCH)
             | "UnindexedVersions" >> beam.ParDo(_EarlierFn())
         )
-        return (from_indexes, from_vectors) | "AllEarlier" >> beam.Flatten()
+        from_parquet = (
+            files[UNINDEXED_PARQUET]
+            | "ReadUnindexedParquet"
+            >> beam.io.ReadAllFromParquetBatched(columns=["uri", "fingerprint"])
+            | "UnindexedParquetVersions" >> beam.FlatMap(_parquet_versions)
+        )
+        return (from_indexes, from_vectors, from_parquet) | "AllEarlier" >> beam.Flatten()
 
 
 def choose(

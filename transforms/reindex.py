@@ -1,17 +1,19 @@
-"""IndexRuns: the index of each run whose embeddings have none, read from its vectors' files
-once, written as that run's own `index-RUN-SSSSS-of-NNNNN.jsonl.gz`."""
+"""IndexRuns: the index of each run whose embeddings have none, read from its embedding files
+once (TFRecord, or four columns of its Parquet), written as that run's own
+`index-RUN-SSSSS-of-NNNNN.jsonl.gz`."""
 
 from __future__ import annotations
 
 import dataclasses
 import gzip
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import apache_beam as beam
+import pyarrow as pa
 from apache_beam.io import fileio
 from apache_beam.options.value_provider import StaticValueProvider
 
-from transforms.history import shard_run
+from transforms.history import HistoryFiles, shard_run
 from transforms.image_records import DECODE_BATCH, ExampleDecoder
 from transforms.index import INDEX_PREFIX, INDEX_SUFFIX, IndexRow
 from transforms.write import EMBEDDINGS_PREFIX, EMBEDDINGS_SUFFIX
@@ -44,26 +46,51 @@ class _RowsFn(beam.DoFn):
                 yield IndexRow(uri.decode(), (version or b"").decode(), embedded_at, run)
 
 
+def parquet_rows(table: pa.Table) -> Iterator[IndexRow]:
+    """IndexRows of a table of an embeddings Parquet file (its `embedded_at` a timestamp)."""
+    columns = [
+        table.column("uri").to_pylist(),
+        table.column("fingerprint").to_pylist(),
+        table.column("embedded_at").cast(pa.int64()).to_pylist(),
+        table.column("run").to_pylist(),
+    ]
+    for uri, version, embedded_at, run in zip(*columns, strict=True):
+        yield IndexRow(uri, version or "", embedded_at, run)
+
+
 @dataclasses.dataclass
 class IndexRuns(beam.PTransform):
-    """Writes into `output` the index of the runs whose embedding files `paths` are, by way of
-    files in `temp_directory`."""
+    """Writes into `output` the index of the runs whose embedding files `files` names, by way
+    of files in `temp_directory`."""
 
     output: str
-    paths: Sequence[str]
+    files: HistoryFiles
     temp_directory: str
 
     def __post_init__(self):
         super().__init__()
 
     def expand(self, pbegin):
-        return (
+        from_tfrecords = (
             pbegin
-            | "UnindexedFiles" >> beam.Create(list(self.paths))
+            | "UnindexedFiles" >> beam.Create(list(self.files.tfrecords))
             | "ReadVectors" >> beam.io.ReadAllFromTFRecord(with_filename=True)
             | "BatchRecords"
             >> beam.BatchElements(min_batch_size=DECODE_BATCH, max_batch_size=DECODE_BATCH)
             | "IndexRows" >> beam.ParDo(_RowsFn())
+        )
+        from_parquet = (
+            pbegin
+            | "UnindexedParquet" >> beam.Create(list(self.files.parquet))
+            | "ReadParquet"
+            >> beam.io.ReadAllFromParquetBatched(
+                columns=["uri", "fingerprint", "embedded_at", "run"]
+            )
+            | "ParquetIndexRows" >> beam.FlatMap(parquet_rows)
+        )
+        return (
+            (from_tfrecords, from_parquet)
+            | "AllRows" >> beam.Flatten()
             | "WriteIndexes"
             >> fileio.WriteToFiles(
                 self.output,

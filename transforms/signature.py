@@ -89,13 +89,26 @@ def of_loaded(module) -> Choice:
     return choose(shapes, callable(module))
 
 
-def of_saved_model(path: str) -> Choice:
-    """The choice read from `path/saved_model.pb` alone, on any Beam filesystem; nothing is
-    loaded or run."""
+def _read_saved_model(path: str):
     from tensorflow.core.protobuf import saved_model_pb2
 
     proto = saved_model_pb2.SavedModel()
     proto.ParseFromString(read_bytes(FileSystems.join(path, "saved_model.pb")))
+    return proto
+
+
+def _root_call(meta_graph):
+    """The root object's `__call__` function node, or None where the module is not callable."""
+    nodes = meta_graph.object_graph_def.nodes
+    if not nodes:
+        return None
+    for child in nodes[0].children:
+        if child.local_name == "__call__":
+            return nodes[child.node_id]
+    return None
+
+
+def _choice_in(proto) -> Choice:
     shapes: dict[str, SignatureShape] = {}
     callable_module = False
     for meta_graph in proto.meta_graphs:
@@ -103,10 +116,64 @@ def of_saved_model(path: str) -> Choice:
             inputs = {key: (_dtype(info), _dims(info)) for key, info in definition.inputs.items()}
             shapes.setdefault(name, SignatureShape(inputs, tuple(definition.outputs)))
         # A TF2 object graph whose root has a __call__ function is callable once loaded.
-        nodes = meta_graph.object_graph_def.nodes
-        if nodes:
-            callable_module |= any(child.local_name == "__call__" for child in nodes[0].children)
+        callable_module |= _root_call(meta_graph) is not None
     return choose(shapes, callable_module)
+
+
+def of_saved_model(path: str) -> Choice:
+    """The choice read from `path/saved_model.pb` alone, on any Beam filesystem; nothing is
+    loaded or run."""
+    return _choice_in(_read_saved_model(path))
+
+
+def declared_width(path: str) -> int | None:
+    """How many floats the chosen output holds per image, as `path/saved_model.pb` declares it
+    (the signature's output, or for a module without one, what its `__call__` returns); None
+    where it is not declared. Nothing is loaded or run."""
+    proto = _read_saved_model(path)
+    choice = _choice_in(proto)
+    for meta_graph in proto.meta_graphs:
+        if choice.signature is not None:
+            definition = meta_graph.signature_def.get(choice.signature)
+            if definition is not None:
+                return _width(_dims(definition.outputs[choice.output_name]))
+            continue
+        call = _root_call(meta_graph)
+        if call is None:
+            continue
+        widths = set()
+        for name in call.function.concrete_functions:
+            output = meta_graph.object_graph_def.concrete_functions[name].output_signature
+            widths.add(_width(_spec_dims(_single_output(output))))
+        return widths.pop() if len(widths) == 1 else None
+    return None
+
+
+def _single_output(value):
+    """The TensorSpec a callable returns: itself, or a dict's `default` entry or only entry."""
+    if value.HasField("dict_value"):
+        fields = value.dict_value.fields
+        if DEFAULT_OUTPUT in fields:
+            return fields[DEFAULT_OUTPUT]
+        if len(fields) == 1:
+            return next(iter(fields.values()))
+    return value
+
+
+def _spec_dims(value) -> tuple[int | None, ...] | None:
+    if not value.HasField("tensor_spec_value"):
+        return None
+    shape = value.tensor_spec_value.shape
+    if shape.unknown_rank:
+        return None
+    return tuple(d.size if d.size >= 0 else None for d in shape.dim)
+
+
+def _width(dims: tuple[int | None, ...] | None) -> int | None:
+    """The feature width of a (batch, width) output."""
+    if dims is None or len(dims) != 2:
+        return None
+    return dims[1]
 
 
 def _dtype(info) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import time
 
 import apache_beam as beam
@@ -12,6 +13,7 @@ from apache_beam.metrics import Metrics
 from transforms.counters import count
 from transforms.example import embedding_example
 from transforms.index import INDEX_PREFIX, IndexRow, WriteIndex
+from transforms.parquet import StampedEmbedding, WriteParquet
 from transforms.reasons import REASONS
 from transforms.records import METRICS_NAMESPACE, STAGES, Embedding, Failure
 
@@ -22,8 +24,25 @@ FAILED_REASON = "failed_reason_"
 EMBEDDINGS_PREFIX = "embeddings"
 EMBEDDINGS_SUFFIX = ".tfrecord"
 FAILURES_PREFIX = "failures"
-# Tag of the encoder's index rows.
+# Tags of the encoder's index rows and Parquet rows.
 INDEX = "index"
+PARQUET_ROWS = "parquet_rows"
+
+
+class OutputFormat(enum.StrEnum):
+    """Which files hold the vectors; every run also writes its index and failures."""
+
+    TFRECORD = "tfrecord"
+    PARQUET = "parquet"
+    BOTH = "both"
+
+    @property
+    def tfrecord(self) -> bool:
+        return self is not OutputFormat.PARQUET
+
+    @property
+    def parquet(self) -> bool:
+        return self is not OutputFormat.TFRECORD
 
 
 def run_prefix(output: str, kind: str, run: str) -> str:
@@ -32,21 +51,32 @@ def run_prefix(output: str, kind: str, run: str) -> str:
 
 
 class _EncodeFn(beam.DoFn):
-    def __init__(self, model: str, run: str):
+    """Stamps each embedding once, so that its TFRecord, its Parquet row and its index line
+    carry the same `embedded_at`."""
+
+    def __init__(self, model: str, run: str, output_format: OutputFormat):
         self._model = model
         self._run = run
+        self._tfrecord = output_format.tfrecord
+        self._parquet = output_format.parquet
 
     def process(self, embedding: Embedding):
         count("embedded")
         embedded_at = time.time_ns() // 1000
-        yield embedding_example(
-            embedding.uri,
-            embedding.vector,
-            self._model,
-            fingerprint=embedding.fingerprint,
-            embedded_at=embedded_at,
-            run=self._run,
-        )
+        if self._tfrecord:
+            yield embedding_example(
+                embedding.uri,
+                embedding.vector,
+                self._model,
+                fingerprint=embedding.fingerprint,
+                embedded_at=embedded_at,
+                run=self._run,
+            )
+        if self._parquet:
+            stamped = StampedEmbedding(
+                embedding.uri, embedding.vector, embedding.fingerprint, embedded_at
+            )
+            yield beam.pvalue.TaggedOutput(PARQUET_ROWS, stamped)
         row = IndexRow(embedding.uri, embedding.fingerprint, embedded_at, self._run)
         yield beam.pvalue.TaggedOutput(INDEX, row.to_json())
 
@@ -70,27 +100,46 @@ class _FailureJsonFn(beam.DoFn):
 
 @dataclasses.dataclass
 class WriteEmbeddings(beam.PTransform):
-    """`embeddings-RUN-SSSSS-of-NNNNN.tfrecord` under `output`, one tf.train.Example per image,
-    then the run's index of them (transforms/index.py). Outputs the embedding files' names."""
+    """`embeddings-RUN-SSSSS-of-NNNNN.tfrecord` (one tf.train.Example per image) and/or
+    `embeddings-RUN-SSSSS-of-NNNNN.parquet` (transforms/parquet.py) under `output`, then the
+    run's index of them (transforms/index.py). Outputs the embedding files' names.
+
+    vector_width: floats per vector, which the Parquet schema fixes before the first one is made.
+    """
 
     output: str
     model: str
     run: str
+    output_format: OutputFormat = OutputFormat.TFRECORD
+    vector_width: int | None = None
 
     def __post_init__(self):
         super().__init__()
+        if self.output_format.parquet and not self.vector_width:
+            raise ValueError("Parquet output needs the vector width")
 
     def expand(self, embeddings):
         encoded = embeddings | "EncodeExamples" >> beam.ParDo(
-            _EncodeFn(self.model, self.run)
-        ).with_outputs(INDEX, main="examples")
-        written = encoded.examples | "WriteTFRecords" >> beam.io.WriteToTFRecord(
-            run_prefix(self.output, EMBEDDINGS_PREFIX, self.run), file_name_suffix=EMBEDDINGS_SUFFIX
-        )
+            _EncodeFn(self.model, self.run, self.output_format)
+        ).with_outputs(INDEX, PARQUET_ROWS, main="examples")
+        prefix = run_prefix(self.output, EMBEDDINGS_PREFIX, self.run)
+        written = []
+        if self.output_format.tfrecord:
+            written.append(
+                encoded.examples
+                | "WriteTFRecords"
+                >> beam.io.WriteToTFRecord(prefix, file_name_suffix=EMBEDDINGS_SUFFIX)
+            )
+        if self.output_format.parquet:
+            written.append(
+                encoded[PARQUET_ROWS]
+                | "WriteParquet" >> WriteParquet(prefix, self.model, self.run, self.vector_width)
+            )
+        files = written[0] if len(written) == 1 else written | "AllWritten" >> beam.Flatten()
         _ = encoded[INDEX] | "WriteIndex" >> WriteIndex(
-            run_prefix(self.output, INDEX_PREFIX, self.run), written
+            run_prefix(self.output, INDEX_PREFIX, self.run), files
         )
-        return written
+        return files
 
 
 @dataclasses.dataclass
