@@ -1,5 +1,5 @@
 """A results folder read back on one machine: the latest vector of each URI (from the runs'
-Parquet files where they wrote them, else their TFRecords), the latest run's summary and its
+TFRecords where they wrote them, else their Parquet files), the latest run's summary and its
 failures."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pipeline.records_file import records
 from pipeline.summary import SUMMARY_FILE
 from transforms.fs import read_bytes
 from transforms.history import embeddings_run
+from transforms.image_records import ExampleDecoder, first_values
 from transforms.parquet import PARQUET_SUFFIX
 from transforms.write import EMBEDDINGS_PREFIX, EMBEDDINGS_SUFFIX, FAILURES_PREFIX
 
@@ -84,54 +85,31 @@ def _parquet_columns(table: pa.Table) -> FileVectors:
 
 
 @functools.cache
-def _decoder():
-    """tfx-bsl's C++ decoder for the embedding records' features."""
-    from tensorflow_metadata.proto.v0 import schema_pb2
-    from tfx_bsl.coders import example_coder
-
-    schema = schema_pb2.Schema()
-    for name, kind in (
-        ("uri", schema_pb2.BYTES),
-        ("model", schema_pb2.BYTES),
-        ("embedding", schema_pb2.FLOAT),
-        ("embedded_at", schema_pb2.INT),
-    ):
-        schema.feature.add(name=name, type=kind)
-    return example_coder.ExamplesToRecordBatchDecoder(schema.SerializeToString())
-
-
-def _column(batch: pa.RecordBatch, name: str) -> pa.Array | None:
-    index = batch.schema.get_field_index(name)
-    return None if index < 0 else batch.column(index)
+def _decoder() -> ExampleDecoder:
+    return ExampleDecoder("uri", "model", ints=("embedded_at",), floats=("embedding",))
 
 
 def _tfrecord_columns(serialized: Sequence[bytes]) -> FileVectors:
     result = FileVectors([], [], np.zeros(0, np.int64), [])
     stamps = []
     for start in range(0, len(serialized), DECODE_BATCH):
-        batch = _decoder().DecodeBatch(list(serialized[start : start + DECODE_BATCH]))
-        rows = batch.num_rows
-        uri, model = _column(batch, "uri"), _column(batch, "model")
-        embedding, embedded_at = _column(batch, "embedding"), _column(batch, "embedded_at")
-        result.uris.extend(_first_bytes(uri, rows))
-        result.models.extend(_first_bytes(model, rows))
-        if embedded_at is None:
-            stamps.extend([0] * rows)
-        else:
-            stamps.extend(values[0] if values else 0 for values in embedded_at.to_pylist())
+        chunk = serialized[start : start + DECODE_BATCH]
+        columns = _decoder().columns(chunk)
+        result.uris.extend(_text(first_values(columns.get("uri"), len(chunk))))
+        result.models.extend(_text(first_values(columns.get("model"), len(chunk))))
+        stamps.extend(stamp or 0 for stamp in first_values(columns.get("embedded_at"), len(chunk)))
+        embedding = columns.get("embedding")
         if embedding is None:
-            result.vectors.extend(np.zeros(0, np.float32) for _ in range(rows))
+            result.vectors.extend(np.zeros(0, np.float32) for _ in chunk)
             continue
         values = embedding.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
         offsets = embedding.offsets.to_numpy()
-        result.vectors.extend(values[offsets[i] : offsets[i + 1]] for i in range(rows))
+        result.vectors.extend(values[offsets[i] : offsets[i + 1]] for i in range(len(chunk)))
     return result._replace(embedded_at=np.asarray(stamps, np.int64))
 
 
-def _first_bytes(column: pa.Array | None, rows: int) -> list[str]:
-    if column is None:
-        return [""] * rows
-    return [values[0].decode("utf-8") if values else "" for values in column.to_pylist()]
+def _text(values: list[bytes | None]) -> list[str]:
+    return [value.decode("utf-8") if value else "" for value in values]
 
 
 def read_vectors(

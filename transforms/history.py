@@ -103,10 +103,10 @@ def history_files(output: str) -> HistoryFiles:
     tfrecords: dict[str, list[str]] = {}
     parquet: dict[str, list[str]] = {}
     for path in embeddings:
-        for suffix, runs in ((EMBEDDINGS_SUFFIX, tfrecords), (PARQUET_SUFFIX, parquet)):
-            run = shard_run(path, EMBEDDINGS_PREFIX, suffix)
-            if run is not None and run not in indexed:
-                runs.setdefault(run, []).append(path)
+        run = embeddings_run(path)
+        if run is not None and run not in indexed:
+            runs = parquet if path.endswith(PARQUET_SUFFIX) else tfrecords
+            runs.setdefault(run, []).append(path)
     return HistoryFiles(
         indexes,
         [path for run, paths in tfrecords.items() if run not in parquet for path in paths],

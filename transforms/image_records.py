@@ -29,33 +29,42 @@ def record_uri(filename: str, key: str | None, record: bytes) -> str:
 
 class ExampleDecoder:
     """Pulls features out of serialized tf.train.Examples, many at a time, with tfx-bsl's C++
-    decoder into Arrow columns: the first value of each bytes feature, then of each int64 one."""
+    decoder into Arrow columns: bytes features, then int64 and float ones."""
 
-    def __init__(self, *features: str, ints: Sequence[str] = ()):
+    def __init__(self, *features: str, ints: Sequence[str] = (), floats: Sequence[str] = ()):
         from tensorflow_metadata.proto.v0 import schema_pb2
         from tfx_bsl.coders import example_coder
 
         schema = schema_pb2.Schema()
-        for name in features:
-            schema.feature.add(name=name, type=schema_pb2.BYTES)
-        for name in ints:
-            schema.feature.add(name=name, type=schema_pb2.INT)
+        for names, kind in (
+            (features, schema_pb2.BYTES),
+            (ints, schema_pb2.INT),
+            (floats, schema_pb2.FLOAT),
+        ):
+            for name in names:
+                schema.feature.add(name=name, type=kind)
         self._decoder = example_coder.ExamplesToRecordBatchDecoder(schema.SerializeToString())
         self._features = (*features, *ints)
 
-    def decode(self, records: Sequence[bytes]) -> list[tuple]:
-        """One tuple of the features per record, None where a feature is absent; raises if any
+    def columns(self, records: Sequence[bytes]) -> dict:
+        """feature name -> its Arrow list column (absent where no record has it); raises if any
         record is not an Example."""
         batch = self._decoder.DecodeBatch(list(records))
-        columns = [self._column(batch, name, len(records)) for name in self._features]
-        return list(zip(*columns, strict=True))
+        return {name: batch.column(name) for name in batch.schema.names}
 
-    @staticmethod
-    def _column(batch, name: str, rows: int) -> list:
-        index = batch.schema.get_field_index(name)
-        if index < 0:
-            return [None] * rows
-        return [values[0] if values else None for values in batch.column(index).to_pylist()]
+    def decode(self, records: Sequence[bytes]) -> list[tuple]:
+        """One tuple of the first value of each bytes and int64 feature per record, None where
+        a feature is absent; raises if any record is not an Example."""
+        columns = self.columns(records)
+        values = [first_values(columns.get(name), len(records)) for name in self._features]
+        return list(zip(*values, strict=True))
+
+
+def first_values(column, rows: int) -> list:
+    """The first value of each row of an Arrow list column; None for all rows if no column."""
+    if column is None:
+        return [None] * rows
+    return [values[0] if values else None for values in column.to_pylist()]
 
 
 class _ParseFn(beam.DoFn):
