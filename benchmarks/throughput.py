@@ -1,7 +1,7 @@
 """Throughput and memory of the job on this machine, in one run, as ratios to the model alone.
 
     python benchmarks/throughput.py [--model DIR] [--small 24] [--large 72] [--repeats 3] [--rss]
-    python benchmarks/throughput.py --feed [--small 400] [--large 1600]
+    python benchmarks/throughput.py --feed [--small 400] [--large 1600] [--formats tfrecord ...]
 
 Measures, with the command's defaults unless flags say otherwise:
   (a) model alone: img/s of the handler's own loaded model at the pipeline's batch size, over
@@ -15,7 +15,8 @@ Measures, with the command's defaults unless flags say otherwise:
       workers, as threads and as processes, and as processes sharing one model.
 With --feed, the model is one that costs nothing (each image's mean, 1792 times), built here:
 the command's marginal rate in its default local mode and with a worker process per core,
-against what the cores can decode (cores x (c)), each measured --repeats times, alternating.
+against what the cores can decode (cores x (c)), each measured --repeats times, alternating;
+with --formats, the default layout writing each --output_format instead of the two layouts.
 Without --model it exports untrained EfficientNet-B4 to .cache/models/b4-untrained once.
 """
 
@@ -225,6 +226,8 @@ def feed(args, folders: tuple[str, str], paths: list[str], extra: list[str]) -> 
             f"--direct_num_workers={cores}",
         ],
     }
+    if args.formats:  # the default layout, writing each output format in turn
+        layouts = {f"--output_format {name}": ["--output_format", name] for name in args.formats}
     capacity, rates = [], {label: [] for label in layouts}
     for _ in range(args.repeats):
         capacity.append(cores * decode_per_core(paths))
@@ -260,6 +263,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="measurements of each side")
     parser.add_argument("--rss", action="store_true", help="also measure peak memory")
     parser.add_argument("--feed", action="store_true", help="(e) only: a model that costs nothing")
+    parser.add_argument(
+        "--formats",
+        nargs="+",
+        choices=("tfrecord", "parquet", "both"),
+        help="with --feed: compare these --output_format values instead of worker layouts",
+    )
     parser.add_argument("--alone", action="store_true", help=argparse.SUPPRESS)  # one (a)
     args = parser.parse_args()
     if args.alone:
