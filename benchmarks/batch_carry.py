@@ -1,0 +1,195 @@
+"""What carrying batches from decode to the writers would save: the job's stages as they are
+(one Beam element per image from the read to the sinks) against the same work with one element
+per batch of images between the read and the encoder.
+
+    python benchmarks/batch_carry.py [--small 400] [--large 1600] [--repeats 3] [--gil]
+
+Both pipelines read the same JPEGs, decode them with the job's own `decode_image`, embed them
+with the same zero-cost model through `HubImageEmbedder` and RunInference, and write TFRecords
+and index lines; only the shape of the elements differs. Each runs in a fresh process on the
+job's default local layout (multi_threading, a worker thread per core), alternately, --repeats
+times; the marginal img/s between --small and --large images is reported (medians). With
+--gil, py-spy's GIL samples give the GIL-held ms per image of each shape as well.
+
+The batched shape is a measurement, not the product: its failure accounting (one failure per
+image of a batch) is kept to the minimum the comparison needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from throughput import ROOT, make_jpegs, zero_cost_model
+
+BATCH = 16
+RATE = 100  # py-spy samples per second
+
+PIPELINE = r"""
+import json, sys, time
+import apache_beam as beam
+import numpy as np
+from apache_beam.ml.inference.base import ModelHandler, RunInference
+from apache_beam.options.pipeline_options import PipelineOptions
+from pipeline.direct_runner import stop_timed_flushes
+from transforms.decode import decode_or_failure
+from transforms.embed import EmbedImages
+from transforms.decode import DecodeImages
+from transforms.model import HubImageEmbedder
+from transforms.records import DecodedImage, Embedding, Failure, ImageFile
+from transforms.write import WriteEmbeddings
+
+shape, folder, model, output, batch = sys.argv[1:6]
+batch = int(batch)
+
+
+def read(path):
+    with open(path, "rb") as handle:
+        return ImageFile(path, handle.read(), "size=1")
+
+
+class DecodeBatch(beam.DoFn):
+    def process(self, files):
+        kept = []
+        for f in files:
+            result = decode_or_failure(f.uri, f.data, 380, fingerprint=f.fingerprint)
+            if isinstance(result, Failure):
+                yield beam.pvalue.TaggedOutput("failures", result)
+            else:
+                kept.append(result)
+        if kept:
+            yield kept
+
+
+class BatchHandler(ModelHandler):
+    def __init__(self, handle):
+        super().__init__()
+        self._inner = HubImageEmbedder(handle)
+
+    def load_model(self):
+        return self._inner.load_model()
+
+    def run_inference(self, batches, model, inference_args=None):
+        out = []
+        for images in batches:
+            vectors = model(np.stack([image.pixels for image in images]))
+            out.append([Embedding(i.uri, v, i.fingerprint) for i, v in zip(images, vectors)])
+        return out
+
+    def batch_elements_kwargs(self):
+        return {"min_batch_size": 1, "max_batch_size": 1}
+
+    def get_num_bytes(self, batches):
+        return sum(image.pixels.nbytes for images in batches for image in images)
+
+
+stop_timed_flushes()
+import os
+options = PipelineOptions(
+    ["--direct_running_mode=multi_threading", f"--direct_num_workers={os.cpu_count()}"]
+)
+start = time.perf_counter()
+with beam.Pipeline(options=options) as p:
+    files = (
+        p
+        | "Paths" >> beam.Create(sorted(os.path.join(folder, n) for n in os.listdir(folder)))
+        | "Spread" >> beam.Reshuffle()
+        | "Read" >> beam.Map(read)
+    )
+    if shape == "per-image":
+        images = files | "DecodeImages" >> DecodeImages(380)
+        embedded = images["images"] | "EmbedImages" >> EmbedImages(HubImageEmbedder(model))
+        vectors = embedded["embeddings"]
+    else:
+        decoded = (
+            files
+            | "Batch" >> beam.BatchElements(min_batch_size=batch, max_batch_size=batch)
+            | "DecodeBatch" >> beam.ParDo(DecodeBatch()).with_outputs("failures", main="images")
+        )
+        vectors = (
+            decoded.images
+            | "EmbedBatches" >> RunInference(BatchHandler(model))
+            | "Unbatch" >> beam.FlatMap(lambda embeddings: embeddings)
+        )
+    _ = vectors | "Write" >> WriteEmbeddings(output, model, "bench")
+print(json.dumps(time.perf_counter() - start))
+"""
+
+
+def run(shape: str, folder: str, model: str, work: str, gil: bool) -> tuple[float, float]:
+    """(wall seconds, GIL samples) of one pipeline run in a fresh process."""
+    output = tempfile.mkdtemp(prefix="carry-out-", dir=work)
+    command = [sys.executable, "-c", PIPELINE, shape, folder, model, output, str(BATCH)]
+    raw = os.path.join(work, "gil.txt")
+    if gil:
+        spy = os.path.join(os.path.dirname(sys.executable), "py-spy")
+        command = [spy, "record", "--gil", "--rate", str(RATE), "--format", "raw", "--output",
+                   raw, "--", *command]  # fmt: skip
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode:
+        raise RuntimeError(done.stderr[-3000:])
+    assert any(name.startswith("embeddings-") for name in os.listdir(output)), shape
+    shutil.rmtree(output)
+    samples = 0.0
+    if gil:
+        with open(raw) as handle:
+            samples = sum(int(line.rstrip().rpartition(" ")[2]) for line in handle if line.strip())
+    return wall, samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", type=int, default=400)
+    parser.add_argument("--large", type=int, default=1600)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--gil", action="store_true")
+    args = parser.parse_args()
+    model = zero_cost_model(os.path.join(ROOT, ".cache", "models", "zero-cost"))
+    work = tempfile.mkdtemp(prefix="bench-carry-")
+    try:
+        large = make_jpegs(os.path.join(work, "large"), args.large)
+        small = os.path.join(work, "small")
+        os.makedirs(small)
+        for path in large[: args.small]:
+            os.link(path, os.path.join(small, os.path.basename(path)))
+        folders = (small, os.path.join(work, "large"))
+        marginal = args.large - args.small
+        rates: dict[str, list[float]] = {"per-image": [], "batched": []}
+        gil: dict[str, list[float]] = {"per-image": [], "batched": []}
+        for _ in range(args.repeats):
+            for shape in rates:
+                (wall_s, gil_s), (wall_l, gil_l) = (
+                    run(shape, folder, model, work, args.gil) for folder in folders
+                )
+                rates[shape].append(marginal / (wall_l - wall_s))
+                gil[shape].append((gil_l - gil_s) * 1000 / RATE / marginal)
+                print(
+                    f"  {shape}: {rates[shape][-1]:.0f} img/s"
+                    + (f", GIL {gil[shape][-1]:.2f} ms/img" if args.gil else ""),
+                    flush=True,
+                )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\nzero-cost model, marginal over {marginal} JPEGs, medians of {args.repeats}")
+    for shape, values in rates.items():
+        spread = ", ".join(f"{value:.0f}" for value in values)
+        line = f"{shape:<10}{statistics.median(values):8.0f} img/s  ({spread})"
+        if args.gil:
+            line += f"   GIL {statistics.median(gil[shape]):.2f} ms/img"
+        print(line)
+    ratio = statistics.median(rates["batched"]) / statistics.median(rates["per-image"])
+    print(f"batched / per-image: {ratio:.2f}")
+    print(json.dumps({"rates": rates, "gil": gil}))
+
+
+if __name__ == "__main__":
+    main()
