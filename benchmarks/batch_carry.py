@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from throughput import ROOT, make_jpegs, zero_cost_model
+from throughput import ROOT, jpeg_folders, zero_cost_model
 
 BATCH = 16
 RATE = 100  # py-spy samples per second
@@ -156,12 +156,8 @@ def main() -> None:
     model = zero_cost_model(os.path.join(ROOT, ".cache", "models", "zero-cost"))
     work = tempfile.mkdtemp(prefix="bench-carry-")
     try:
-        large = make_jpegs(os.path.join(work, "large"), args.large)
-        small = os.path.join(work, "small")
-        os.makedirs(small)
-        for path in large[: args.small]:
-            os.link(path, os.path.join(small, os.path.basename(path)))
-        folders = (small, os.path.join(work, "large"))
+        small, large, _ = jpeg_folders(work, args.small, args.large)
+        folders = (small, large)
         marginal = args.large - args.small
         rates: dict[str, list[float]] = {"per-image": [], "batched": []}
         gil: dict[str, list[float]] = {"per-image": [], "batched": []}

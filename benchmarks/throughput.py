@@ -41,6 +41,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL = os.path.join(ROOT, ".cache", "models", "b4-untrained")
 
 
+def jpeg_folders(work: str, small: int, large: int) -> tuple[str, str, list[str]]:
+    """(small folder, large folder, the large folder's JPEGs) under `work`: the small one holds
+    the first `small` of the large one's files (hard links), so a marginal rate compares like
+    with like."""
+    paths = make_jpegs(os.path.join(work, "large"), large)
+    small_folder = os.path.join(work, "small")
+    os.makedirs(small_folder)
+    for path in paths[:small]:
+        os.link(path, os.path.join(small_folder, os.path.basename(path)))
+    return small_folder, os.path.join(work, "large"), paths
+
+
 def ensure_model(path: str) -> str:
     if not os.path.isdir(path):
         subprocess.run(
@@ -286,12 +298,8 @@ def main() -> None:
     if args.precision:
         extra += ["--precision", args.precision]
     work = tempfile.mkdtemp(prefix="bench-")
-    large_paths = make_jpegs(os.path.join(work, "large"), args.large)
-    small = os.path.join(work, "small")
-    os.makedirs(small)
-    for path in large_paths[: args.small]:
-        os.link(path, os.path.join(small, os.path.basename(path)))
-    folders = (small, os.path.join(work, "large"))
+    small, large, large_paths = jpeg_folders(work, args.small, args.large)
+    folders = (small, large)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     if args.feed:
         feed(args, folders, large_paths, extra)
