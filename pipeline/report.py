@@ -33,8 +33,6 @@ from pipeline.thumbnails import thumbnails  # noqa: E402
 REPORT_FILE = "report.html"
 DEFAULT_MAX_VECTORS = 300_000
 
-logger = logging.getLogger("pipeline.report")
-
 
 class _UsageError(ValueError):
     pass

@@ -24,7 +24,7 @@ from transforms.counters import count
 from transforms.fingerprint import same_version
 from transforms.image_records import DECODE_BATCH, ExampleDecoder
 from transforms.index import INDEX_PREFIX, INDEX_SUFFIX, ReadIndexFiles, index_pattern
-from transforms.parquet import PARQUET_SUFFIX
+from transforms.parquet import PARQUET_SUFFIX, table_rows
 from transforms.write import EMBEDDINGS_PREFIX, EMBEDDINGS_SUFFIX
 
 logger = logging.getLogger(__name__)
@@ -133,12 +133,6 @@ class _HistoryFilesFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(UNINDEXED_PARQUET, path)
 
 
-def _parquet_versions(table) -> Iterator[tuple[str, str]]:
-    yield from zip(
-        table.column("uri").to_pylist(), table.column("fingerprint").to_pylist(), strict=True
-    )
-
-
 @dataclasses.dataclass
 class ReadHistory(beam.PTransform):
     """(uri, fingerprint) of what the runs in `output` embedded, none if it holds no run: the
@@ -171,7 +165,8 @@ class ReadHistory(beam.PTransform):
             files[UNINDEXED_PARQUET]
             | "ReadUnindexedParquet"
             >> beam.io.ReadAllFromParquetBatched(columns=["uri", "fingerprint"])
-            | "UnindexedParquetVersions" >> beam.FlatMap(_parquet_versions)
+            | "UnindexedParquetVersions"
+            >> beam.FlatMap(lambda table: table_rows(table, "uri", "fingerprint"))
         )
         return (from_indexes, from_vectors, from_parquet) | "AllEarlier" >> beam.Flatten()
 

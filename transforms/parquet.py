@@ -5,7 +5,7 @@ TFRecord output as columns, `embedding` a fixed-size list of float32, built a ba
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -63,6 +63,16 @@ def embeddings_table(
         pa.array([run] * count, pa.string()),
     ]
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def table_rows(table: pa.Table, *names: str) -> Iterator[tuple]:
+    """The values of columns `names` of an embeddings table, row by row; `embedded_at` as
+    microseconds since the epoch, as the TFRecords and the index hold it."""
+    columns = [
+        (table.column(name).cast(pa.int64()) if name == "embedded_at" else table.column(name))
+        for name in names
+    ]
+    return zip(*(column.to_pylist() for column in columns), strict=True)
 
 
 def compression(schema: pa.Schema) -> dict[str, str]:

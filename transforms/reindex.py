@@ -16,6 +16,7 @@ from apache_beam.options.value_provider import StaticValueProvider
 from transforms.history import HistoryFiles, shard_run
 from transforms.image_records import DECODE_BATCH, ExampleDecoder
 from transforms.index import INDEX_PREFIX, INDEX_SUFFIX, IndexRow
+from transforms.parquet import table_rows
 from transforms.write import EMBEDDINGS_PREFIX, EMBEDDINGS_SUFFIX
 
 
@@ -47,14 +48,10 @@ class _RowsFn(beam.DoFn):
 
 
 def parquet_rows(table: pa.Table) -> Iterator[IndexRow]:
-    """IndexRows of a table of an embeddings Parquet file (its `embedded_at` a timestamp)."""
-    columns = [
-        table.column("uri").to_pylist(),
-        table.column("fingerprint").to_pylist(),
-        table.column("embedded_at").cast(pa.int64()).to_pylist(),
-        table.column("run").to_pylist(),
-    ]
-    for uri, version, embedded_at, run in zip(*columns, strict=True):
+    """IndexRows of a table of an embeddings Parquet file."""
+    for uri, version, embedded_at, run in table_rows(
+        table, "uri", "fingerprint", "embedded_at", "run"
+    ):
         yield IndexRow(uri, version or "", embedded_at, run)
 
 
