@@ -8,8 +8,9 @@ Both pipelines read the same JPEGs, decode them with the job's own `decode_image
 with the same zero-cost model through `HubImageEmbedder` and RunInference, and write TFRecords
 and index lines; only the shape of the elements differs. Each runs in a fresh process on the
 job's default local layout (multi_threading, a worker thread per core), alternately, --repeats
-times; the marginal img/s between --small and --large images is reported (medians). With
---gil, py-spy's GIL samples give the GIL-held ms per image of each shape as well.
+times; the marginal img/s between --small and --large images is reported (medians), with the
+marginal CPU ms per image of the run's processes (user + system). With --gil, py-spy's GIL
+samples give the GIL-held ms per image of each shape as well.
 
 The batched shape is a measurement, not the product: its failure accounting (one failure per
 image of a batch) is kept to the minimum the comparison needs.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -123,8 +125,9 @@ print(json.dumps(time.perf_counter() - start))
 """
 
 
-def run(shape: str, folder: str, model: str, work: str, gil: bool) -> tuple[float, float]:
-    """(wall seconds, GIL samples) of one pipeline run in a fresh process."""
+def run(shape: str, folder: str, model: str, work: str, gil: bool) -> tuple[float, float, float]:
+    """(wall seconds, GIL samples, CPU seconds of its processes) of one pipeline run in a fresh
+    process."""
     output = tempfile.mkdtemp(prefix="carry-out-", dir=work)
     command = [sys.executable, "-c", PIPELINE, shape, folder, model, output, str(BATCH)]
     raw = os.path.join(work, "gil.txt")
@@ -132,9 +135,12 @@ def run(shape: str, folder: str, model: str, work: str, gil: bool) -> tuple[floa
         spy = os.path.join(os.path.dirname(sys.executable), "py-spy")
         command = [spy, "record", "--gil", "--rate", str(RATE), "--format", "raw", "--output",
                    raw, "--", *command]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     if done.returncode:
         raise RuntimeError(done.stderr[-3000:])
     assert any(name.startswith("embeddings-") for name in os.listdir(output)), shape
@@ -143,7 +149,7 @@ def run(shape: str, folder: str, model: str, work: str, gil: bool) -> tuple[floa
     if gil:
         with open(raw) as handle:
             samples = sum(int(line.rstrip().rpartition(" ")[2]) for line in handle if line.strip())
-    return wall, samples
+    return wall, samples, cpu
 
 
 def main() -> None:
@@ -161,15 +167,17 @@ def main() -> None:
         marginal = args.large - args.small
         rates: dict[str, list[float]] = {"per-image": [], "batched": []}
         gil: dict[str, list[float]] = {"per-image": [], "batched": []}
+        cpu: dict[str, list[float]] = {"per-image": [], "batched": []}
         for _ in range(args.repeats):
             for shape in rates:
-                (wall_s, gil_s), (wall_l, gil_l) = (
+                (wall_s, gil_s, cpu_s), (wall_l, gil_l, cpu_l) = (
                     run(shape, folder, model, work, args.gil) for folder in folders
                 )
                 rates[shape].append(marginal / (wall_l - wall_s))
                 gil[shape].append((gil_l - gil_s) * 1000 / RATE / marginal)
+                cpu[shape].append((cpu_l - cpu_s) * 1000 / marginal)
                 print(
-                    f"  {shape}: {rates[shape][-1]:.0f} img/s"
+                    f"  {shape}: {rates[shape][-1]:.0f} img/s, CPU {cpu[shape][-1]:.2f} ms/img"
                     + (f", GIL {gil[shape][-1]:.2f} ms/img" if args.gil else ""),
                     flush=True,
                 )
@@ -179,12 +187,13 @@ def main() -> None:
     for shape, values in rates.items():
         spread = ", ".join(f"{value:.0f}" for value in values)
         line = f"{shape:<10}{statistics.median(values):8.0f} img/s  ({spread})"
+        line += f"   CPU {statistics.median(cpu[shape]):.2f} ms/img"
         if args.gil:
             line += f"   GIL {statistics.median(gil[shape]):.2f} ms/img"
         print(line)
     ratio = statistics.median(rates["batched"]) / statistics.median(rates["per-image"])
     print(f"batched / per-image: {ratio:.2f}")
-    print(json.dumps({"rates": rates, "gil": gil}))
+    print(json.dumps({"rates": rates, "gil": gil, "cpu": cpu}))
 
 
 if __name__ == "__main__":
