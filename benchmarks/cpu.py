@@ -17,7 +17,6 @@ Needs Linux `perf` (Debian: `apt-get install linux-perf`) allowed to sample its 
 
 from __future__ import annotations
 
-import argparse
 import collections
 import os
 import shutil
@@ -26,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 
-from throughput import ROOT, jpeg_folders, zero_cost_model
+from throughput import ROOT, checkouts_parser, command_line, jpeg_folders, zero_cost_model
 
 RATE = 499  # samples per second of CPU time
 # The library a sample fell in, by the first marker found in its shared object's name.
@@ -99,12 +98,7 @@ def per_image(counts: list[collections.Counter], images: int) -> dict[str, float
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--small", type=int, default=400)
-    parser.add_argument("--large", type=int, default=1600)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--tree", action="append", default=None)
-    args = parser.parse_args()
+    args = checkouts_parser(__doc__.split("\n\n")[0]).parse_args()
     if shutil.which("perf") is None:
         sys.exit("benchmarks/cpu.py needs Linux perf (Debian: apt-get install linux-perf)")
     trees = args.tree or [ROOT]
@@ -125,11 +119,7 @@ def main() -> None:
                 counts = []
                 for folder in folders:
                     output = tempfile.mkdtemp(prefix="out-", dir=work)
-                    command = [
-                        *(sys.executable, "-m", "pipeline.run", "--input", f"{folder}/*.jpg"),
-                        *("--output", output, "--model_handle", model, "--quiet"),
-                    ]
-                    counts.append(cpu_samples(command, tree, work))
+                    counts.append(cpu_samples(command_line(folder, output, model), tree, work))
                     shutil.rmtree(output)
                 results[tree].append(per_image(counts, marginal))
             for label, runs in results.items():

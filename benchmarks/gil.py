@@ -12,7 +12,6 @@ py-spy slows what it samples: compare trees measured in one run, not to other fi
 
 from __future__ import annotations
 
-import argparse
 import collections
 import os
 import shutil
@@ -21,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 
-from throughput import ROOT, make_jpegs, zero_cost_model
+from throughput import ROOT, checkouts_parser, command_line, make_jpegs, zero_cost_model
 
 RATE = 100  # samples per second: each sample is 10 ms
 # Where a sampled stack is, by the first of these found in it (innermost first).
@@ -60,8 +59,7 @@ def sample(tree: str, images: str, model: str, out: str) -> collections.Counter:
             "raw",
         ),
         *("--subprocesses", "--output", raw, "--"),
-        *(sys.executable, "-m", "pipeline.run", "--input", f"{images}/*.jpg"),
-        *("--output", output, "--model_handle", model, "--quiet"),
+        *command_line(images, output, model),
     ]
     subprocess.run(command, cwd=tree, check=True, capture_output=True)
     places: collections.Counter = collections.Counter()
@@ -74,12 +72,7 @@ def sample(tree: str, images: str, model: str, out: str) -> collections.Counter:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--small", type=int, default=400)
-    parser.add_argument("--large", type=int, default=1600)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--tree", action="append", default=None)
-    args = parser.parse_args()
+    args = checkouts_parser(__doc__.split("\n\n")[0]).parse_args()
     trees = args.tree or [ROOT]
     model = zero_cost_model(os.path.join(ROOT, ".cache", "models", "zero-cost"))
     work = tempfile.mkdtemp(prefix="bench-gil-")

@@ -14,8 +14,10 @@ Measures, with the command's defaults unless flags say otherwise:
   (d) with --rss: peak resident memory (sum over the process tree) of runs with 1 and 2
       workers, as threads and as processes, and as processes sharing one model.
 With --feed, the model is one that costs nothing (each image's mean, 1792 times), built here:
-the command's marginal rate in its default local mode and with a worker process per core,
-against what the cores can decode (cores x (c)), each measured --repeats times, alternating;
+the command's marginal rate in its default local mode and with a worker process per core, and
+its steady rate within the large run (images between the 10th and 90th percentile of the
+`embedded_at` stamps of its index, over the time between them: no start-up in it), against
+what the cores can decode (cores x (c)), each measured --repeats times, alternating;
 with --formats, the default layout writing each --output_format instead of the two layouts.
 Without --model it exports untrained EfficientNet-B4 to .cache/models/b4-untrained once.
 """
@@ -24,15 +26,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import glob
+import gzip
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -216,6 +222,25 @@ def run_job(
     return {"wall": wall, "peak_rss": peak, "summary": summary}
 
 
+def checkouts_parser(description: str) -> argparse.ArgumentParser:
+    """Flags of a measurement of the command over two run sizes, for one or more checkouts of
+    this project, measured alternately (gil.py, cpu.py)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--small", type=int, default=400)
+    parser.add_argument("--large", type=int, default=1600)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--tree", action="append", default=None, help="default: this checkout")
+    return parser
+
+
+def command_line(folder: str, output: str, model: str) -> list[str]:
+    """The command over `folder`'s JPEGs, quiet, in the default local mode."""
+    return [
+        *(sys.executable, "-m", "pipeline.run", "--input", f"{folder}/*.jpg"),
+        *("--output", output, "--model_handle", model, "--quiet"),
+    ]
+
+
 def zero_cost_model(path: str) -> str:
     """A SavedModel whose vector is each image's mean, 1792 times: it costs nothing."""
     if not os.path.isdir(path):
@@ -233,12 +258,37 @@ def zero_cost_model(path: str) -> str:
     return path
 
 
-def marginal_rate(small: str, large: str, counts: tuple[int, int], model: str, extra) -> float:
-    """The command's marginal img/s between a small and a large run, run in that order."""
-    runs = [run_job(folder, model, extra) for folder in (small, large)]
+class Rates(NamedTuple):
+    marginal: float  # img/s between a small and a large run
+    steady: float  # img/s within the large run, from its own time stamps
+
+
+def steady_rate(output: str, trim: float = 0.1) -> float:
+    """img/s of a finished run between the `trim` and `1 - trim` quantiles of the `embedded_at`
+    stamps its index holds: one run, with neither its start-up nor its last stragglers in it."""
+    stamps = []
+    for path in glob.glob(os.path.join(output, "index-*.jsonl.gz")):
+        with gzip.open(path, "rt") as handle:
+            stamps += [json.loads(line)["embedded_at"] for line in handle]
+    stamps.sort()
+    first, last = int(len(stamps) * trim), int(len(stamps) * (1 - trim)) - 1
+    return (last - first) / ((stamps[last] - stamps[first]) / 1e6)
+
+
+def marginal_rate(small: str, large: str, counts: tuple[int, int], model: str, extra) -> Rates:
+    """The command's marginal img/s between a small and a large run, run in that order, and the
+    steady rate within the large one."""
+    outputs = [tempfile.mkdtemp(prefix="bench-out-") for _ in (small, large)]
+    runs = [
+        run_job(folder, model, extra, output=output)
+        for folder, output in zip((small, large), outputs, strict=True)
+    ]
     for run, count in zip(runs, counts, strict=True):
         assert run["summary"]["embedded"] == count, run["summary"]
-    return (counts[1] - counts[0]) / (runs[1]["wall"] - runs[0]["wall"])
+    steady = steady_rate(outputs[1])
+    for output in outputs:
+        shutil.rmtree(output)
+    return Rates((counts[1] - counts[0]) / (runs[1]["wall"] - runs[0]["wall"]), steady)
 
 
 def feed(args, folders: tuple[str, str], paths: list[str], extra: list[str]) -> None:
@@ -254,7 +304,8 @@ def feed(args, folders: tuple[str, str], paths: list[str], extra: list[str]) -> 
     }
     if args.formats:  # the default layout, writing each output format in turn
         layouts = {f"--output_format {name}": ["--output_format", name] for name in args.formats}
-    capacity, rates = [], {label: [] for label in layouts}
+    capacity = []
+    rates: dict[str, list[Rates]] = {label: [] for label in layouts}
     for _ in range(args.repeats):
         capacity.append(cores * decode_per_core(paths))
         for label, flags in layouts.items():
@@ -271,11 +322,13 @@ def feed(args, folders: tuple[str, str], paths: list[str], extra: list[str]) -> 
         f"({', '.join(f'{c:.0f}' for c in capacity)})"
     )
     for label, values in rates.items():
-        median = statistics.median(values)
-        print(
-            f"    {label:<28}{median:8.1f} img/s   ratio to the cores' decode "
-            f"{median / decodable:.3f}   ({', '.join(f'{v:.0f}' for v in values)})"
-        )
+        for kind in Rates._fields:
+            series = [getattr(value, kind) for value in values]
+            median = statistics.median(series)
+            print(
+                f"    {label + ', ' + kind:<36}{median:8.1f} img/s   ratio to the cores' decode "
+                f"{median / decodable:.3f}   ({', '.join(f'{v:.0f}' for v in series)})"
+            )
 
 
 def main() -> None:
@@ -328,7 +381,7 @@ def main() -> None:
     alone, marginals = [], []
     for _ in range(args.repeats):
         alone.append(model_alone(model, batch_size, marginal_images, args.precision))
-        marginals.append(marginal_rate(*folders, (args.small, args.large), model, extra))
+        marginals.append(marginal_rate(*folders, (args.small, args.large), model, extra).marginal)
     decode = decode_per_core(large_paths)
     alone_median, marginal_median = statistics.median(alone), statistics.median(marginals)
     print(f"(a) model alone, float32       {alone32:8.2f} img/s (once, before the repeats)")

@@ -26,7 +26,7 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 # Pillow hands every image's memory back to the C allocator, which in a process that has not
 # yet freed anything larger gives it back to the system and faults it in again for the next
-# image: 680 page faults per 640x480 JPEG, decoding at 0.70x the speed of a process that kept
+# image: 680 page faults per 640x480 JPEG, decoding at about 0.75x the speed of a process that kept
 # it (benchmarks/decode.py --faults). Pillow keeps up to KEPT_BLOCKS freed blocks of at most
 # BLOCK_SIZE instead, so decoding costs the same in every process; at most 64 MiB is kept.
 # PILLOW_BLOCKS_MAX and PILLOW_BLOCK_SIZE in the environment still decide where they are set.
