@@ -8,15 +8,16 @@ Measures, with the command's defaults unless flags say otherwise:
       as many images as (b)'s marginal, in a fresh process as the command runs in;
   (b) end to end: the command line over N photo-sized JPEGs (640x480, made from real photos),
       marginal img/s = (large - small) / (t_large - t_small), so start-up and model loading
-      cancel out;
-  (a) and (b) alternate, --repeats times each; the medians and their ratio are reported;
+      cancel out; and (b') its steady rate within the large run: the slope of the images'
+      `embedded_at` stamps (its index) against their rank, between the 10th and 90th
+      percentile, so start-up is not in it either;
+  (a) and (b) alternate, --repeats times each; the medians and their ratios are reported;
   (c) decode and preprocess: img/s on one core;
   (d) with --rss: peak resident memory (sum over the process tree) of runs with 1 and 2
       workers, as threads and as processes, and as processes sharing one model.
 With --feed, the model is one that costs nothing (each image's mean, 1792 times), built here:
 the command's marginal rate in its default local mode and with a worker process per core, and
-its steady rate within the large run (images between the 10th and 90th percentile of the
-`embedded_at` stamps of its index, over the time between them: no start-up in it), against
+its steady rate within the large run (b'), against
 what the cores can decode (cores x (c)), each measured --repeats times, alternating;
 with --formats, the default layout writing each --output_format instead of the two layouts.
 Without --model it exports untrained EfficientNet-B4 to .cache/models/b4-untrained once.
@@ -265,14 +266,17 @@ class Rates(NamedTuple):
 
 def steady_rate(output: str, trim: float = 0.1) -> float:
     """img/s of a finished run between the `trim` and `1 - trim` quantiles of the `embedded_at`
-    stamps its index holds: one run, with neither its start-up nor its last stragglers in it."""
+    stamps its index holds: one run, with neither its start-up nor its last stragglers in it.
+    The slope of a least-squares line through (stamp, rank), since a batch's images are stamped
+    together: counting from stamp to stamp would miss part of a batch at either end."""
     stamps = []
     for path in glob.glob(os.path.join(output, "index-*.jsonl.gz")):
         with gzip.open(path, "rt") as handle:
             stamps += [json.loads(line)["embedded_at"] for line in handle]
     stamps.sort()
-    first, last = int(len(stamps) * trim), int(len(stamps) * (1 - trim)) - 1
-    return (last - first) / ((stamps[last] - stamps[first]) / 1e6)
+    first, last = int(len(stamps) * trim), int(len(stamps) * (1 - trim))
+    seconds = (np.array(stamps[first:last]) - stamps[first]) / 1e6
+    return float(np.polyfit(seconds, np.arange(first, last), 1)[0])
 
 
 def marginal_rate(small: str, large: str, counts: tuple[int, int], model: str, extra) -> Rates:
@@ -378,12 +382,15 @@ def main() -> None:
     alone32 = model_alone(model, batch_size, marginal_images, None)
     # The model alone and the command alternate, the same number of times; each side's median
     # counts, so that neither is one lucky or unlucky measurement of a shared machine.
-    alone, marginals = [], []
+    alone, marginals, steadies = [], [], []
     for _ in range(args.repeats):
         alone.append(model_alone(model, batch_size, marginal_images, args.precision))
-        marginals.append(marginal_rate(*folders, (args.small, args.large), model, extra).marginal)
+        rates = marginal_rate(*folders, (args.small, args.large), model, extra)
+        marginals.append(rates.marginal)
+        steadies.append(rates.steady)
     decode = decode_per_core(large_paths)
     alone_median, marginal_median = statistics.median(alone), statistics.median(marginals)
+    steady_median = statistics.median(steadies)
     print(f"(a) model alone, float32       {alone32:8.2f} img/s (once, before the repeats)")
     print(
         f"    model alone, {args.precision or 'float32':<16} {alone_median:8.2f} img/s   "
@@ -394,6 +401,11 @@ def main() -> None:
         f"median of {', '.join(f'{v:.2f}' for v in marginals)}"
     )
     print(f"    (b) / (a), medians          {marginal_median / alone_median:8.3f}")
+    print(
+        f"(b') end to end, steady        {steady_median:8.2f} img/s   "
+        f"median of {', '.join(f'{v:.2f}' for v in steadies)}"
+    )
+    print(f"    (b') / (a), medians         {steady_median / alone_median:8.3f}")
     print(f"(c) decode + preprocess        {decode:8.1f} img/s on one core")
     if args.rss:
         print(f"(d) peak RSS over the process tree, {args.small} images:")
