@@ -16,9 +16,9 @@ Measures, with the command's defaults unless flags say otherwise:
   (d) with --rss: peak resident memory (sum over the process tree) of runs with 1 and 2
       workers, as threads and as processes, and as processes sharing one model.
 With --feed, the model is one that costs nothing (each image's mean, 1792 times), built here:
-the command's marginal rate in its default local mode and with a worker process per core, and
-its steady rate within the large run (b'), against
-what the cores can decode (cores x (c)), each measured --repeats times, alternating;
+the command's marginal and steady rates ((b) and (b')) in its default local mode and with a
+worker process per core, against what the cores can decode (cores x (c)), each measured
+--repeats times, alternating;
 with --formats, the default layout writing each --output_format instead of the two layouts.
 Without --model it exports untrained EfficientNet-B4 to .cache/models/b4-untrained once.
 """
@@ -132,12 +132,9 @@ def measure_alone(model: str, batch_size: int, images: int, precision: str | Non
 
 
 def decode_per_core(paths: list[str]) -> float:
-    """img/s of `decode_image` on one core, in a worker thread as the job's workers decode.
-
-    On the main thread, glibc gives the memory of each decoded image back to the system and
-    faults it in again for the next (680 page faults per 640x480 JPEG, 1.2 ms of system time):
-    185-188 img/s there against 250-258 in a worker thread, which does not; the main thread's
-    figure would understate what the cores decode in the job by a quarter."""
+    """img/s of `decode_image` on one core, in a worker thread, where the job's workers decode
+    (what a thread's memory costs can differ from the main thread's: benchmarks/decode.py
+    --faults)."""
     from transforms.decode import decode_image
 
     blobs = []
@@ -269,8 +266,10 @@ def steady_rate(output: str, trim: float = 0.1) -> float:
     stamps its index holds: one run, with neither its start-up nor its last stragglers in it.
     The slope of a least-squares line through (stamp, rank), since a batch's images are stamped
     together: counting from stamp to stamp would miss part of a batch at either end."""
+    from transforms.index import index_pattern
+
     stamps = []
-    for path in glob.glob(os.path.join(output, "index-*.jsonl.gz")):
+    for path in glob.glob(index_pattern(output)):
         with gzip.open(path, "rt") as handle:
             stamps += [json.loads(line)["embedded_at"] for line in handle]
     stamps.sort()
