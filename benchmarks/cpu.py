@@ -119,7 +119,8 @@ def main() -> None:
                 counts = []
                 for folder in folders:
                     output = tempfile.mkdtemp(prefix="out-", dir=work)
-                    counts.append(cpu_samples(command_line(folder, output, model), tree, work))
+                    command = command_line(folder, output, model, "--quiet")
+                    counts.append(cpu_samples(command, tree, work))
                     shutil.rmtree(output)
                 results[tree].append(per_image(counts, marginal))
             for label, runs in results.items():

@@ -59,7 +59,7 @@ def sample(tree: str, images: str, model: str, out: str) -> collections.Counter:
             "raw",
         ),
         *("--subprocesses", "--output", raw, "--"),
-        *command_line(images, output, model),
+        *command_line(images, output, model, "--quiet"),
     ]
     subprocess.run(command, cwd=tree, check=True, capture_output=True)
     places: collections.Counter = collections.Counter()

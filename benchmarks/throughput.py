@@ -195,18 +195,7 @@ def run_job(
     """The command over `folder`'s JPEGs in a process of its own, into `output` (default: a new
     temporary folder): wall seconds, peak RSS of its process tree (with rss) and summary.json."""
     output = output or tempfile.mkdtemp(prefix="bench-out-")
-    command = [
-        sys.executable,
-        "-m",
-        "pipeline.run",
-        "--input",
-        f"{folder}/*.jpg",
-        "--output",
-        output,
-        "--model_handle",
-        model,
-        *extra,
-    ]
+    command = command_line(folder, output, model, *extra)
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     sampler = PeakRss(process.pid) if rss else None
@@ -231,11 +220,11 @@ def checkouts_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def command_line(folder: str, output: str, model: str) -> list[str]:
-    """The command over `folder`'s JPEGs, quiet, in the default local mode."""
+def command_line(folder: str, output: str, model: str, *flags: str) -> list[str]:
+    """The command over `folder`'s JPEGs into `output` with `model`, and any other `flags`."""
     return [
         *(sys.executable, "-m", "pipeline.run", "--input", f"{folder}/*.jpg"),
-        *("--output", output, "--model_handle", model, "--quiet"),
+        *("--output", output, "--model_handle", model, *flags),
     ]
 
 
