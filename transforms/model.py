@@ -16,6 +16,7 @@ from transforms import signature, tpu
 from transforms.accelerate import Precision, configure
 from transforms.model_files import local_model_path
 from transforms.records import METRICS_NAMESPACE
+from transforms.tensors import as_tensor, stack_aligned
 from transforms.threads import configure_threads
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class LoadedEmbedder:
         with self._lock:
             if self._strategy is not None:
                 return tpu.run_fixed(self._strategy, self._embed, images, self._tpu_batch_size)
-            return self._embed(images).numpy()
+            return self._embed(as_tensor(images)).numpy()
 
 
 class HubImageEmbedder(ModelHandler[np.ndarray, np.ndarray, LoadedEmbedder]):
@@ -132,7 +133,7 @@ class HubImageEmbedder(ModelHandler[np.ndarray, np.ndarray, LoadedEmbedder]):
         model: LoadedEmbedder,
         inference_args: dict[str, Any] | None = None,
     ) -> Iterable[np.ndarray]:
-        return list(model(np.stack(batch)))
+        return list(model(stack_aligned(batch)))
 
     def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
         return sum(image.nbytes for image in batch)
