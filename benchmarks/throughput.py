@@ -250,21 +250,33 @@ class Rates(NamedTuple):
     steady: float  # img/s within the large run, from its own time stamps
 
 
-def steady_rate(output: str, trim: float = 0.1) -> float:
-    """img/s of a finished run between the `trim` and `1 - trim` quantiles of the `embedded_at`
-    stamps its index holds: one run, with neither its start-up nor its last stragglers in it.
-    The slope of a least-squares line through (stamp, rank), since a batch's images are stamped
-    together: counting from stamp to stamp would miss part of a batch at either end."""
+class Steady(NamedTuple):
+    start: float  # seconds since the epoch: the stamp at the `trim` quantile
+    end: float  # the stamp at the `1 - trim` quantile
+    rate: float  # img/s between them
+
+
+def steady(output: str, trim: float = 0.1) -> Steady:
+    """The window of a finished run between the `trim` and `1 - trim` quantiles of the
+    `embedded_at` stamps its index holds, and its img/s: one run, with neither its start-up nor
+    its last stragglers in it. The rate is the slope of a least-squares line through (stamp,
+    rank), since a batch's images are stamped together: counting from stamp to stamp would miss
+    part of a batch at either end."""
     from transforms.index import index_pattern
 
     stamps = []
     for path in glob.glob(index_pattern(output)):
         with gzip.open(path, "rt") as handle:
-            stamps += [json.loads(line)["embedded_at"] for line in handle]
+            stamps += [json.loads(line)["embedded_at"] / 1e6 for line in handle]
     stamps.sort()
     first, last = int(len(stamps) * trim), int(len(stamps) * (1 - trim))
-    seconds = (np.array(stamps[first:last]) - stamps[first]) / 1e6
-    return float(np.polyfit(seconds, np.arange(first, last), 1)[0])
+    seconds = np.array(stamps[first:last]) - stamps[first]
+    rate = float(np.polyfit(seconds, np.arange(first, last), 1)[0])
+    return Steady(stamps[first], stamps[last - 1], rate)
+
+
+def steady_rate(output: str, trim: float = 0.1) -> float:
+    return steady(output, trim).rate
 
 
 def marginal_rate(small: str, large: str, counts: tuple[int, int], model: str, extra) -> Rates:
