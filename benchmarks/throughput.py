@@ -275,10 +275,6 @@ def steady(output: str, trim: float = 0.1) -> Steady:
     return Steady(stamps[first], stamps[last - 1], rate)
 
 
-def steady_rate(output: str, trim: float = 0.1) -> float:
-    return steady(output, trim).rate
-
-
 def marginal_rate(small: str, large: str, counts: tuple[int, int], model: str, extra) -> Rates:
     """The command's marginal img/s between a small and a large run, run in that order, and the
     steady rate within the large one."""
@@ -289,10 +285,10 @@ def marginal_rate(small: str, large: str, counts: tuple[int, int], model: str, e
     ]
     for run, count in zip(runs, counts, strict=True):
         assert run["summary"]["embedded"] == count, run["summary"]
-    steady = steady_rate(outputs[1])
+    within = steady(outputs[1]).rate
     for output in outputs:
         shutil.rmtree(output)
-    return Rates((counts[1] - counts[0]) / (runs[1]["wall"] - runs[0]["wall"]), steady)
+    return Rates((counts[1] - counts[0]) / (runs[1]["wall"] - runs[0]["wall"]), within)
 
 
 def feed(args, folders: tuple[str, str], paths: list[str], extra: list[str]) -> None:
