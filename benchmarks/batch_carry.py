@@ -1,16 +1,20 @@
-"""What carrying batches from decode to the writers would save: the job's stages as they are
-(one Beam element per image from the read to the sinks) against the same work with one element
-per batch of images between the read and the encoder.
+"""How the job's batches are made, measured: the job's stages as they are (one Beam element per
+image from the read to the sinks, RunInference batching within each bundle) against the same work
+with one element per batch of images between the read and the encoder ("batched"), and against
+RunInference batching across bundles ("cross-bundle": Beam's stateful BatchElements, which
+`max_batch_duration_secs` turns on).
 
     python benchmarks/batch_carry.py [--small 400] [--large 1600] [--repeats 3] [--gil]
+                                     [--shapes per-image batched cross-bundle]
 
-Both pipelines read the same JPEGs, decode them with the job's own `decode_image`, embed them
-with the same zero-cost model through `HubImageEmbedder` and RunInference, and write TFRecords
-and index lines; only the shape of the elements differs. Each runs in a fresh process on the
-job's default local layout (multi_threading, a worker thread per core), alternately, --repeats
-times; the marginal img/s between --small and --large images is reported (medians), with the
-marginal CPU ms per image of the run's processes (user + system). With --gil, py-spy's GIL
-samples give the GIL-held ms per image of each shape as well.
+Every pipeline reads the same JPEGs, decodes them with the job's own `decode_image`, embeds them
+with the same zero-cost model through `HubImageEmbedder` and RunInference, and writes TFRecords
+and index lines; only the shape of the elements or the batching differs. Each runs in a fresh
+process on the job's default local layout (multi_threading, a worker thread per core),
+alternately, --repeats times; the marginal img/s between --small and --large images is reported
+(medians), with the marginal CPU ms per image of the run's processes (user + system) and the
+peak RSS of the large run's process tree. With --gil, py-spy's GIL samples give the GIL-held ms
+per image of each shape as well.
 
 The batched shape is a measurement, not the product: its failure accounting (one failure per
 image of a batch) is kept to the minimum the comparison needs.
@@ -28,11 +32,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import NamedTuple
 
-from throughput import ROOT, jpeg_folders, zero_cost_model
+from throughput import ROOT, PeakRss, jpeg_folders, zero_cost_model
 
 BATCH = 16
 RATE = 100  # py-spy samples per second
+SHAPES = ("per-image", "batched", "cross-bundle")
+# Cross-bundle batching: the longest a partial batch waits for more images. A batch of 16 fills
+# in tens of milliseconds here, so only the last batch of a run waits this long.
+BATCH_WAIT_SECONDS = 0.5
 
 PIPELINE = r"""
 import json, sys, time
@@ -48,8 +57,8 @@ from transforms.model import HubImageEmbedder
 from transforms.records import DecodedImage, Embedding, Failure, ImageFile
 from transforms.write import WriteEmbeddings
 
-shape, folder, model, output, batch = sys.argv[1:6]
-batch = int(batch)
+shape, folder, model, output, batch, wait = sys.argv[1:7]
+batch, wait = int(batch), float(wait)
 
 
 def read(path):
@@ -92,6 +101,12 @@ class BatchHandler(ModelHandler):
         return sum(image.pixels.nbytes for images in batches for image in images)
 
 
+# The job's handler, its batches made across bundles (Beam's stateful BatchElements).
+class CrossBundle(HubImageEmbedder):
+    def batch_elements_kwargs(self):
+        return {**super().batch_elements_kwargs(), "max_batch_duration_secs": wait}
+
+
 stop_timed_flushes()
 import os
 options = PipelineOptions(
@@ -105,9 +120,10 @@ with beam.Pipeline(options=options) as p:
         | "Spread" >> beam.Reshuffle()
         | "Read" >> beam.Map(read)
     )
-    if shape == "per-image":
+    if shape in ("per-image", "cross-bundle"):
+        handler = (CrossBundle if shape == "cross-bundle" else HubImageEmbedder)(model)
         images = files | "DecodeImages" >> DecodeImages(380)
-        embedded = images["images"] | "EmbedImages" >> EmbedImages(HubImageEmbedder(model))
+        embedded = images["images"] | "EmbedImages" >> EmbedImages(handler)
         vectors = embedded["embeddings"]
     else:
         decoded = (
@@ -125,11 +141,18 @@ print(json.dumps(time.perf_counter() - start))
 """
 
 
-def run(shape: str, folder: str, model: str, work: str, gil: bool) -> tuple[float, float, float]:
-    """(wall seconds, GIL samples, CPU seconds of its processes) of one pipeline run in a fresh
-    process."""
+class Run(NamedTuple):
+    wall: float  # seconds
+    gil: float  # py-spy's GIL samples (with --gil)
+    cpu: float  # CPU seconds of its processes, user + system
+    peak_rss: int  # bytes, the process tree's peak (without --gil)
+
+
+def run(shape: str, folder: str, model: str, work: str, gil: bool) -> Run:
+    """One pipeline run in a fresh process."""
     output = tempfile.mkdtemp(prefix="carry-out-", dir=work)
     command = [sys.executable, "-c", PIPELINE, shape, folder, model, output, str(BATCH)]
+    command.append(str(BATCH_WAIT_SECONDS))
     raw = os.path.join(work, "gil.txt")
     if gil:
         spy = os.path.join(os.path.dirname(sys.executable), "py-spy")
@@ -137,19 +160,22 @@ def run(shape: str, folder: str, model: str, work: str, gil: bool) -> tuple[floa
                    raw, "--", *command]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    sampler = None if gil else PeakRss(process.pid)  # py-spy's own memory is not the job's
+    _, err = process.communicate()
     wall = time.perf_counter() - start
+    peak = sampler.stop() if sampler else 0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    if done.returncode:
-        raise RuntimeError(done.stderr[-3000:])
+    if process.returncode:
+        raise RuntimeError(err.decode()[-3000:])
     assert any(name.startswith("embeddings-") for name in os.listdir(output)), shape
     shutil.rmtree(output)
     samples = 0.0
     if gil:
         with open(raw) as handle:
             samples = sum(int(line.rstrip().rpartition(" ")[2]) for line in handle if line.strip())
-    return wall, samples, cpu
+    return Run(wall, samples, cpu, peak)
 
 
 def main() -> None:
@@ -158,6 +184,7 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=1600)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--gil", action="store_true")
+    parser.add_argument("--shapes", nargs="+", choices=SHAPES, default=list(SHAPES))
     args = parser.parse_args()
     model = zero_cost_model(os.path.join(ROOT, ".cache", "models", "zero-cost"))
     work = tempfile.mkdtemp(prefix="bench-carry-")
@@ -165,20 +192,23 @@ def main() -> None:
         small, large, _ = jpeg_folders(work, args.small, args.large)
         folders = (small, large)
         marginal = args.large - args.small
-        rates: dict[str, list[float]] = {"per-image": [], "batched": []}
-        gil: dict[str, list[float]] = {"per-image": [], "batched": []}
-        cpu: dict[str, list[float]] = {"per-image": [], "batched": []}
+        rates: dict[str, list[float]] = {shape: [] for shape in args.shapes}
+        gil: dict[str, list[float]] = {shape: [] for shape in args.shapes}
+        cpu: dict[str, list[float]] = {shape: [] for shape in args.shapes}
+        rss: dict[str, list[float]] = {shape: [] for shape in args.shapes}
         for _ in range(args.repeats):
-            for shape in rates:
-                (wall_s, gil_s, cpu_s), (wall_l, gil_l, cpu_l) = (
+            for shape in args.shapes:
+                small_run, large_run = (
                     run(shape, folder, model, work, args.gil) for folder in folders
                 )
-                rates[shape].append(marginal / (wall_l - wall_s))
-                gil[shape].append((gil_l - gil_s) * 1000 / RATE / marginal)
-                cpu[shape].append((cpu_l - cpu_s) * 1000 / marginal)
+                rates[shape].append(marginal / (large_run.wall - small_run.wall))
+                gil[shape].append((large_run.gil - small_run.gil) * 1000 / RATE / marginal)
+                cpu[shape].append((large_run.cpu - small_run.cpu) * 1000 / marginal)
+                rss[shape].append(large_run.peak_rss / 2**30)
                 print(
                     f"  {shape}: {rates[shape][-1]:.0f} img/s, CPU {cpu[shape][-1]:.2f} ms/img"
-                    + (f", GIL {gil[shape][-1]:.2f} ms/img" if args.gil else ""),
+                    + (f", GIL {gil[shape][-1]:.2f} ms/img" if args.gil else "")
+                    + ("" if args.gil else f", peak RSS {rss[shape][-1]:.2f} GiB"),
                     flush=True,
                 )
     finally:
@@ -186,14 +216,18 @@ def main() -> None:
     print(f"\nzero-cost model, marginal over {marginal} JPEGs, medians of {args.repeats}")
     for shape, values in rates.items():
         spread = ", ".join(f"{value:.0f}" for value in values)
-        line = f"{shape:<10}{statistics.median(values):8.0f} img/s  ({spread})"
+        line = f"{shape:<13}{statistics.median(values):8.0f} img/s  ({spread})"
         line += f"   CPU {statistics.median(cpu[shape]):.2f} ms/img"
         if args.gil:
             line += f"   GIL {statistics.median(gil[shape]):.2f} ms/img"
+        else:
+            line += f"   peak RSS {statistics.median(rss[shape]):.2f} GiB (run of {args.large})"
         print(line)
-    ratio = statistics.median(rates["batched"]) / statistics.median(rates["per-image"])
-    print(f"batched / per-image: {ratio:.2f}")
-    print(json.dumps({"rates": rates, "gil": gil, "cpu": cpu}))
+    if "per-image" in rates:
+        base = statistics.median(rates["per-image"])
+        for shape in rates.keys() - {"per-image"}:
+            print(f"{shape} / per-image: {statistics.median(rates[shape]) / base:.2f}")
+    print(json.dumps({"rates": rates, "gil": gil, "cpu": cpu, "peak_rss_gib": rss}))
 
 
 if __name__ == "__main__":
