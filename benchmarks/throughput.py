@@ -10,7 +10,9 @@ Measures, with the command's defaults unless flags say otherwise:
       marginal img/s = (large - small) / (t_large - t_small), so start-up and model loading
       cancel out; and (b') its steady rate within the large run: the slope of the images'
       `embedded_at` stamps (its index) against their rank, between the 10th and 90th
-      percentile, so start-up is not in it either;
+      percentile, so start-up is not in it either; and (b'') the model's share of (b): the
+      seconds the model computed (summary.json's `model_seconds`) between the two runs over
+      the difference of their wall times, 1 where the job never lets its model wait;
   (a) and (b) alternate, --repeats times each; the medians and their ratios are reported;
   (c) decode and preprocess: img/s on one core;
   (d) with --rss: peak resident memory (sum over the process tree) of runs with 1 and 2
@@ -248,6 +250,7 @@ def zero_cost_model(path: str) -> str:
 class Rates(NamedTuple):
     marginal: float  # img/s between a small and a large run
     steady: float  # img/s within the large run, from its own time stamps
+    model_share: float  # the model's seconds between the two runs over their wall seconds
 
 
 class Steady(NamedTuple):
@@ -288,7 +291,9 @@ def marginal_rate(small: str, large: str, counts: tuple[int, int], model: str, e
     within = steady(outputs[1]).rate
     for output in outputs:
         shutil.rmtree(output)
-    return Rates((counts[1] - counts[0]) / (runs[1]["wall"] - runs[0]["wall"]), within)
+    wall = runs[1]["wall"] - runs[0]["wall"]
+    model = runs[1]["summary"]["model_seconds"] - runs[0]["summary"]["model_seconds"]
+    return Rates((counts[1] - counts[0]) / wall, within, model / wall)
 
 
 def feed(args, folders: tuple[str, str], paths: list[str], extra: list[str]) -> None:
@@ -322,7 +327,7 @@ def feed(args, folders: tuple[str, str], paths: list[str], extra: list[str]) -> 
         f"({', '.join(f'{c:.0f}' for c in capacity)})"
     )
     for label, values in rates.items():
-        for kind in Rates._fields:
+        for kind in ("marginal", "steady"):
             series = [getattr(value, kind) for value in values]
             median = statistics.median(series)
             print(
@@ -378,12 +383,13 @@ def main() -> None:
     alone32 = model_alone(model, batch_size, marginal_images, None)
     # The model alone and the command alternate, the same number of times; each side's median
     # counts, so that neither is one lucky or unlucky measurement of a shared machine.
-    alone, marginals, steadies = [], [], []
+    alone, marginals, steadies, shares = [], [], [], []
     for _ in range(args.repeats):
         alone.append(model_alone(model, batch_size, marginal_images, args.precision))
         rates = marginal_rate(*folders, (args.small, args.large), model, extra)
         marginals.append(rates.marginal)
         steadies.append(rates.steady)
+        shares.append(rates.model_share)
     decode = decode_per_core(large_paths)
     alone_median, marginal_median = statistics.median(alone), statistics.median(marginals)
     steady_median = statistics.median(steadies)
@@ -402,6 +408,10 @@ def main() -> None:
         f"median of {', '.join(f'{v:.2f}' for v in steadies)}"
     )
     print(f"    (b') / (a), medians         {steady_median / alone_median:8.3f}")
+    print(
+        f"(b'') the model's share of (b)   {statistics.median(shares):8.3f}     "
+        f"median of {', '.join(f'{v:.3f}' for v in shares)}"
+    )
     print(f"(c) decode + preprocess        {decode:8.1f} img/s on one core")
     if args.rss:
         print(f"(d) peak RSS over the process tree, {args.small} images:")

@@ -10,6 +10,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.runners.runner import PipelineResult
 
+from transforms.model import MODEL_MICROSECONDS
 from transforms.reasons import REASONS
 from transforms.records import METRICS_NAMESPACE, STAGES
 from transforms.write import FAILED_REASON, FAILED_STAGE
@@ -51,7 +52,18 @@ def make_summary(counts: dict[str, int], seconds: float, model: str, run: str) -
         "model": model,
         # Cloud Storage requests the job tried again (errors 5xx and 429, dropped connections).
         "storage_retries": counts.get("storage_retries", 0),
+        "model_seconds": model_seconds(counts),
     }
+
+
+def model_seconds(counts: dict[str, int]) -> float | None:
+    """Seconds the model computed, summed over worker processes: beside `seconds`, it says
+    whether the model or the work that feeds it held the run back. None where no worker counted
+    any: no batch ran, or the model was served from outside the workers (`--model_sharing
+    machine`)."""
+    if MODEL_MICROSECONDS not in counts:
+        return None
+    return round(counts[MODEL_MICROSECONDS] / 1e6, 3)
 
 
 def write_summary(output: str, summary: dict[str, Any]) -> str:

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import threading
 import time
 import traceback
 
 import numpy as np
 import pytest
+from apache_beam.metrics.execution import MetricsContainer
+from apache_beam.metrics.metricbase import MetricName
+from apache_beam.runners.worker import statesampler
+from apache_beam.utils import counters
 
 from pipeline.checks import model_image_size
 from pipeline.options import UsageError
 from tests import models
 from transforms import signature
 from transforms.embed import batch_failures
-from transforms.model import HubImageEmbedder, LoadedEmbedder
-from transforms.records import Failure
+from transforms.model import MODEL_MICROSECONDS, HubImageEmbedder, LoadedEmbedder
+from transforms.records import METRICS_NAMESPACE, Failure
 from transforms.signature import Choice, SignatureShape, choose
 
 
@@ -139,3 +144,49 @@ def test_concurrent_calls_on_one_model_run_one_at_a_time(tiny_tf2):
         results = list(pool.map(lambda _: model(batch), range(8)))
     assert most[0] == 1
     assert all(result.shape == results[0].shape for result in results)
+
+
+@contextlib.contextmanager
+def counted_in_this_thread():
+    """Beam's metrics for the calling thread, as a worker's bundle has them; yields a function
+    that reads one of the job's counters."""
+    sampler = statesampler.StateSampler("", counters.CounterFactory())
+    statesampler.set_current_tracker(sampler)
+    container = MetricsContainer("EmbedImages")
+    sampler.start()
+    try:
+        with sampler.scoped_state("EmbedImages", "process", metrics_container=container):
+            yield lambda name: container.get_counter(
+                MetricName(METRICS_NAMESPACE, name)
+            ).get_cumulative()
+    finally:
+        sampler.stop()
+        statesampler.set_current_tracker(None)
+
+
+def test_the_model_counts_its_own_time_not_the_waits_for_it(tiny_tf2):
+    model = HubImageEmbedder(tiny_tf2).load_model()
+    embed = model._embed
+
+    def slow(images):
+        time.sleep(0.05)
+        return embed(images)
+
+    model._embed = slow
+    batch = np.zeros((2, models.TINY_SIZE, models.TINY_SIZE, 3), np.uint8)
+    busy: list[float] = []
+
+    def two_calls(_):
+        with counted_in_this_thread() as counter:
+            model(batch)
+            model(batch)
+            busy.append(counter(MODEL_MICROSECONDS) / 1e6)
+
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        list(pool.map(two_calls, range(4)))
+    elapsed = time.perf_counter() - start
+    # Each thread counted its two calls of at least 50 ms; the calls ran one at a time, so all
+    # eight fit in the elapsed time, which the threads' waits for each other would not.
+    assert len(busy) == 4 and min(busy) >= 0.1
+    assert sum(busy) <= elapsed

@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pipeline.summary import make_summary
 from tests import models
 from tests.job import MULTI_PROCESSING, read_embeddings, read_failures, read_summary, run_job
 from tests.recipe import reference_eval
 from transforms.decode import decode_image
+from transforms.model import MODEL_MICROSECONDS
 
 MODES = {
     "in_memory": ["--direct_running_mode=in_memory"],
@@ -80,6 +82,10 @@ def test_probe_sees_the_evaluation_recipe(photo_folder, probe, tmp_path, mode):
 
     uris = {os.path.join(folder, name) for name in expected}
     assert_accounted(output, uris, set())
+    # Every worker's model time reaches the summary; each process's calls run one at a time.
+    summary = read_summary(output)
+    processes = 2 if mode == "multi_processing" else 1
+    assert 0 < summary["model_seconds"] < summary["seconds"] * processes
     records = read_embeddings(output)
     for name, upright in expected.items():
         got = records[os.path.join(folder, name)]
@@ -119,6 +125,13 @@ def test_bad_files_become_failures_and_the_rest_embeds(photo_folder, tiny_tf1_hu
         want = models.tiny_reference(pixels[None] / 255.0)[0]
         np.testing.assert_allclose(record["embedding"], want, rtol=1e-4, atol=1e-4)
     assert read_summary(output)["failed_by_stage"] == {"read": 0, "decode": 5, "embed": 0}
+
+
+def test_the_summary_says_how_long_the_model_computed():
+    computed = make_summary({"embedded": 3, MODEL_MICROSECONDS: 1_234_567}, 2.0, "m", "r")
+    assert computed["model_seconds"] == 1.235
+    # No worker counted any: no batch ran, or a model served from outside the workers.
+    assert make_summary({"embedded": 0}, 2.0, "m", "r")["model_seconds"] is None
 
 
 def test_a_batch_the_model_refuses_is_recorded_as_embed_failures(tmp_path):
