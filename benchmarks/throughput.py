@@ -32,6 +32,7 @@ import contextlib
 import glob
 import gzip
 import json
+import math
 import os
 import platform
 import shutil
@@ -250,7 +251,7 @@ def zero_cost_model(path: str) -> str:
 class Rates(NamedTuple):
     marginal: float  # img/s between a small and a large run
     steady: float  # img/s within the large run, from its own time stamps
-    model_share: float  # the model's seconds between the two runs over their wall seconds
+    model_share: float  # the model's seconds between the two runs over their wall seconds, or nan
 
 
 class Steady(NamedTuple):
@@ -292,8 +293,10 @@ def marginal_rate(small: str, large: str, counts: tuple[int, int], model: str, e
     for output in outputs:
         shutil.rmtree(output)
     wall = runs[1]["wall"] - runs[0]["wall"]
-    model = runs[1]["summary"]["model_seconds"] - runs[0]["summary"]["model_seconds"]
-    return Rates((counts[1] - counts[0]) / wall, within, model / wall)
+    seconds = [run["summary"]["model_seconds"] for run in runs]
+    # None where the model ran outside the workers (--model_sharing machine): not counted.
+    share = math.nan if None in seconds else (seconds[1] - seconds[0]) / wall
+    return Rates((counts[1] - counts[0]) / wall, within, share)
 
 
 def feed(args, folders: tuple[str, str], paths: list[str], extra: list[str]) -> None:
