@@ -1,15 +1,36 @@
-"""How fast the job's read -> DecodeImages -> RunInference path feeds a model on every core of a
-machine, with a model that costs nothing, in Beam's two in-machine layouts: one SDK process with
-a thread per core (what --experiments=no_use_multiple_sdk_containers gives a Dataflow VM) and a
-process per core (Dataflow's default). Needs Beam and Pillow, not TensorFlow, so it runs on
-accelerator machines that lack TensorFlow.
+"""How fast the command feeds its model on every core of a machine, against what those cores can
+decode, with a model that costs nothing and needs no TensorFlow, so that it runs on accelerator
+machines that lack TensorFlow.
 
-    python benchmarks/feed_on_cores.py [--large 24000] [--size 640x480]
+    python benchmarks/feed_on_cores.py [--small 4000] [--large 16000] [--size 640x480]
+        [--repeats 2] [--layouts default,processes,shared]
 
-Each layout runs a small set (a quarter) and the large one; the marginal rate between them
-cancels start-up, which takes 10 to 25 s with a process per core: make the large set big enough
-that its run lasts longer than that. Prints JSON lines, also appended to $OUT/feed.jsonl where
-OUT is set.
+The command runs whole (`pipeline.run.main`: listing, reading, decoding, RunInference with the
+job's own handler and batches, the TFRecord, index and failure writers, summary.json) over JPEGs
+made from the samples, with two parts replaced where TensorFlow would be needed:
+- the launch check that reads the model's signature: the input side is given (380);
+- the loaded model: each image's mean over its pixels / 255, 1792 times, computed by NumPy (what
+  `throughput.py --feed`'s SavedModel computes in TensorFlow).
+Layouts:
+  default    the command's local default: one process, a worker thread per core
+  processes  a worker process per core (--direct_running_mode=multi_processing), as Dataflow
+             runs one SDK process per vCPU, each with a model of its own
+  shared     a process per core sharing one model (--model_sharing machine)
+For each layout: the marginal img/s between a small and a large run (start-up cancels) and the
+steady rate within the large run (`throughput.steady`), against cores x one core's decode rate
+and against every core decoding at once, a process each (less where cores share physical
+cores). Layouts alternate with the decode measurements, --repeats times; medians. JSON lines on
+stdout, also appended to $OUT/feed.jsonl where OUT is set.
+
+On a machine without internet access (Python 3.12 there), bring the wheels it lacks in an
+ignored folder, e.g.
+    pip download --no-deps --only-binary=:all: --python-version 3.12 \
+        --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 -d .cache/device-wheels \
+        apache-beam==2.77.0 pillow==12.3.0 google-crc32c rich markdown-it-py mdurl pygments \
+        beartype cffi cryptography dill fastavro fasteners httplib2 jsonpickle objsize \
+        proto-plus pycparser pymongo pytz zstandard
+install them with `pip install --no-deps --target /tmp/site .cache/device-wheels/*.whl` and run
+with PYTHONPATH=/tmp/site: the command's worker processes inherit it.
 """
 
 from __future__ import annotations
@@ -19,12 +40,61 @@ import glob
 import json
 import multiprocessing
 import os
+import shutil
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # the project, where it is not installed
+
+from throughput import ROOT, decode_every_core, decode_per_core, steady  # noqa: E402
+
+from transforms.model import HubImageEmbedder  # noqa: E402
+
 CORES = os.cpu_count() or 1
+IMAGE_SIZE = 380
+VECTOR_WIDTH = 1792
+LAYOUTS = {
+    "default": [],
+    "processes": ["--direct_running_mode=multi_processing", f"--direct_num_workers={CORES}"],
+    "shared": [
+        "--direct_running_mode=multi_processing",
+        f"--direct_num_workers={CORES}",
+        "--model_sharing",
+        "machine",
+    ],
+}
+
+
+class MeanModel:
+    """Each image's mean over its pixels, scaled to [0, 1], VECTOR_WIDTH times: a model that
+    takes the job's batches as the loaded model does and costs next to nothing."""
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        means = images.mean(axis=(1, 2, 3), dtype=np.float32) / 255
+        return np.repeat(means[:, None], VECTOR_WIDTH, axis=1)
+
+
+class ZeroCostEmbedder(HubImageEmbedder):
+    """The job's handler (its batching, stacking and sharing) with MeanModel as its model."""
+
+    def load_model(self) -> MeanModel:
+        return MeanModel()
+
+
+def command() -> None:
+    """The command, run as `python -c 'import feed_on_cores; feed_on_cores.command()' ARGS`, so
+    that its worker processes import ZeroCostEmbedder from this module."""
+    from pipeline import build, checks, run
+
+    checks.model_image_size = lambda handle, override: override
+    build.HubImageEmbedder = ZeroCostEmbedder
+    sys.exit(run.main(sys.argv[1:]))
 
 
 def emit(**fields) -> None:
@@ -48,69 +118,104 @@ def _make(task: tuple[int, int, int, str]) -> str:
     return path
 
 
-def photos(count: int, width: int, height: int) -> list[str]:
-    folder = f"/tmp/feed-photos-{width}x{height}"
-    os.makedirs(folder, exist_ok=True)
+def photos(work: str, small: int, large: int, width: int, height: int) -> tuple[str, str]:
+    """(small folder, large folder): the small one holds the first `small` of the large one's
+    JPEGs (hard links), so that the marginal rate compares like with like."""
+    folders = [os.path.join(work, name) for name in ("small", "large")]
+    for folder in folders:
+        os.makedirs(folder)
     with multiprocessing.get_context("fork").Pool(CORES) as pool:
-        return pool.map(_make, [(i, width, height, folder) for i in range(count)])
+        paths = pool.map(_make, [(i, width, height, folders[1]) for i in range(large)])
+    for path in paths[:small]:
+        os.link(path, os.path.join(folders[0], os.path.basename(path)))
+    return folders[0], folders[1]
 
 
-def run(paths: list[str], mode: str) -> float:
-    import apache_beam as beam
-    import numpy as np
-    from apache_beam.ml.inference.base import ModelHandler, RunInference
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from transforms.decode import DecodeImages
-    from transforms.records import ImageFile
-
-    class Null(ModelHandler):
-        def __init__(self):
-            super().__init__(min_batch_size=64, max_batch_size=64)
-
-        def load_model(self):
-            return None
-
-        def run_inference(self, batch, model, inference_args=None):
-            return list(np.stack(batch).mean(axis=(1, 2)))
-
-    def read(path: str) -> ImageFile:
-        with open(path, "rb") as handle:
-            return ImageFile(path, handle.read(), "")
-
-    options = PipelineOptions(
-        ["--runner=DirectRunner", f"--direct_running_mode={mode}", f"--direct_num_workers={CORES}"]
-    )
+def run_command(folder: str, output: str, model: str, flags: list[str]) -> float:
+    """Wall seconds of the command over `folder` into `output`; raises if it failed or lost an
+    image."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([ROOT, HERE, *filter(None, [os.environ.get("PYTHONPATH")])])
+    argv = [
+        *("--input", f"{folder}/*.jpg", "--output", output, "--model_handle", model),
+        *("--image_size", str(IMAGE_SIZE), "--quiet", *flags),
+    ]
     start = time.perf_counter()
-    with beam.Pipeline(options=options) as pipeline:
-        images = (
-            pipeline | beam.Create(paths) | beam.Reshuffle() | beam.Map(read) | DecodeImages(380)
-        )
-        _ = images["images"] | beam.Map(lambda image: image.pixels) | RunInference(Null())
-    return time.perf_counter() - start
+    done = subprocess.run(
+        [sys.executable, "-c", "import feed_on_cores; feed_on_cores.command()", *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - start
+    if done.returncode:
+        raise RuntimeError(f"the command failed ({' '.join(flags)}):\n{done.stderr[-3000:]}")
+    return wall
+
+
+def measure(folders: tuple[str, str], counts: tuple[int, int], model: str, flags) -> dict:
+    """The layout's marginal img/s between the small and the large run, and the steady rate
+    within the large one."""
+    outputs = [tempfile.mkdtemp(prefix="feed-out-") for _ in folders]
+    walls = [run_command(f, o, model, flags) for f, o in zip(folders, outputs, strict=True)]
+    for output, count in zip(outputs, counts, strict=True):
+        with open(os.path.join(output, "summary.json")) as handle:
+            summary = json.load(handle)
+        assert summary["embedded"] == count, summary
+    within = steady(outputs[1]).rate
+    for output in outputs:
+        shutil.rmtree(output)
+    return {
+        "wall_small": round(walls[0], 2),
+        "wall_large": round(walls[1], 2),
+        "marginal": round((counts[1] - counts[0]) / (walls[1] - walls[0]), 1),
+        "steady": round(within, 1),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--large", type=int, default=24000)
+    parser.add_argument("--small", type=int, default=4000)
+    parser.add_argument("--large", type=int, default=16000)
     parser.add_argument("--size", default="640x480")
-    parser.add_argument("--modes", default="multi_threading,multi_processing")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--layouts", default=",".join(LAYOUTS))
     args = parser.parse_args()
+    layouts = args.layouts.split(",")
     width, height = (int(side) for side in args.size.split("x"))
-    paths = photos(args.large, width, height)
-    small = paths[: args.large // 4]
-    emit(stage="photos", n=len(paths), size=args.size, cores=CORES)
-    for mode in args.modes.split(","):
-        walls = (run(small, mode), run(paths, mode))
+    work = tempfile.mkdtemp(prefix="feed-")
+    model = os.path.join(work, "model")  # named in the outputs; never read
+    os.makedirs(model)
+    folders = photos(work, args.small, args.large, width, height)
+    paths = sorted(glob.glob(os.path.join(folders[1], "*.jpg")))
+    emit(stage="photos", small=args.small, large=args.large, size=args.size, cores=CORES)
+    one_core, every_core = [], []
+    rates: dict[str, list[dict]] = {layout: [] for layout in layouts}
+    for repeat in range(args.repeats):
+        one_core.append(decode_per_core(paths[: max(200, CORES * 50)]))
+        every_core.append(decode_every_core(paths[: CORES * 500]))
         emit(
-            stage="feed",
-            mode=mode,
-            workers=CORES,
-            size=args.size,
-            wall_small=round(walls[0], 2),
-            wall_large=round(walls[1], 2),
-            marginal_img_s=round((len(paths) - len(small)) / (walls[1] - walls[0]), 1),
+            stage="decode",
+            repeat=repeat,
+            one_core=round(one_core[-1], 1),
+            every_core=round(every_core[-1], 1),
         )
+        for layout in layouts:
+            rate = measure(folders, (args.small, args.large), model, LAYOUTS[layout])
+            rates[layout].append(rate)
+            emit(stage="feed", repeat=repeat, layout=layout, **rate)
+    capacity = CORES * statistics.median(one_core)
+    together = statistics.median(every_core)
+    summary = {"cores_x_one_core": round(capacity, 1), "every_core": round(together, 1)}
+    for layout, values in rates.items():
+        for kind in ("marginal", "steady"):
+            median = statistics.median(value[kind] for value in values)
+            summary[f"{layout}_{kind}"] = round(median, 1)
+            summary[f"{layout}_{kind}_ratio"] = round(median / capacity, 3)
+            summary[f"{layout}_{kind}_ratio_every_core"] = round(median / together, 3)
+    emit(stage="medians", repeats=args.repeats, **summary)
+    shutil.rmtree(work)
 
 
 if __name__ == "__main__":
