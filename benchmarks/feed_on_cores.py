@@ -55,6 +55,7 @@ sys.path.insert(0, os.path.dirname(HERE))  # the project, where it is not instal
 from throughput import ROOT, decode_every_core, decode_per_core, steady  # noqa: E402
 
 from transforms.model import HubImageEmbedder  # noqa: E402
+from transforms.shared_batch import SharedBatchTarget  # noqa: E402
 
 CORES = os.cpu_count() or 1
 IMAGE_SIZE = 380
@@ -71,7 +72,7 @@ LAYOUTS = {
 }
 
 
-class MeanModel:
+class MeanModel(SharedBatchTarget):
     """Each image's mean over its pixels, scaled to [0, 1], VECTOR_WIDTH times: a model that
     takes the job's batches as the loaded model does and costs next to nothing."""
 

@@ -14,7 +14,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler
 
-from transforms import signature, tpu
+from transforms import shared_batch, signature, tpu
 from transforms.accelerate import Precision, configure
 from transforms.model_files import local_model_path
 from transforms.records import METRICS_NAMESPACE
@@ -31,7 +31,7 @@ DEFAULT_BATCH_SIZE = 16
 MODEL_MICROSECONDS = "model_microseconds"
 
 
-class LoadedEmbedder:
+class LoadedEmbedder(shared_batch.SharedBatchTarget):
     """A loaded module and the one function of it that maps uint8 images to feature vectors."""
 
     def __init__(
@@ -144,6 +144,12 @@ class HubImageEmbedder(ModelHandler[np.ndarray, np.ndarray, LoadedEmbedder]):
         model: LoadedEmbedder,
         inference_args: dict[str, Any] | None = None,
     ) -> Iterable[np.ndarray]:
+        if self.share_model_across_processes() and not isinstance(
+            model, shared_batch.SharedBatchTarget
+        ):
+            # A proxy of the model that one process of this machine holds: the batch goes there
+            # through shared memory (transforms/shared_batch.py).
+            return list(shared_batch.embed(model, batch))
         return list(model(stack_aligned(batch)))
 
     def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
