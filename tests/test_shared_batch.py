@@ -3,6 +3,7 @@ for the next batch; where shared memory cannot hold it, through the server's con
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -34,19 +35,23 @@ class Means(shared_batch.SharedBatchTarget):
 
 
 @pytest.fixture
-def served():
-    """A proxy of Means from a shared model server, as RunInference's large_model gets it, and a
-    pool of blocks of this test's own, removed afterwards."""
-    shared = MultiProcessShared(Means, tag=f"means-{uuid.uuid4()}", always_proxy=True)
+def blocks(monkeypatch):
+    """A pool of blocks of the test's own, removed afterwards."""
+    pool = shared_batch._Blocks()
+    monkeypatch.setattr(shared_batch, "_blocks", pool)
+    yield pool
+    pool.remove_all()
+
+
+@contextlib.contextmanager
+def served(model_class):
+    """A proxy of a model_class instance from a shared model server, as RunInference's
+    large_model gets it."""
+    shared = MultiProcessShared(model_class, tag=f"test-{uuid.uuid4()}", always_proxy=True)
     proxy = shared.acquire()
-    blocks = shared_batch._Blocks()
-    original = shared_batch._blocks
-    shared_batch._blocks = blocks
     try:
-        yield proxy, blocks
+        yield proxy
     finally:
-        shared_batch._blocks = original
-        blocks.remove_all()
         shared.release(proxy)
 
 
@@ -55,12 +60,12 @@ def batches() -> list[list[np.ndarray]]:
     return [[rng.integers(0, 256, (20, 30, 3), np.uint8) for _ in range(n)] for n in (5, 5, 2)]
 
 
-def test_batches_go_through_one_kept_block(served):
-    proxy, blocks = served
-    for images in batches():
-        got = shared_batch.embed(proxy, images)
-        np.testing.assert_allclose(got, Means()(np.stack(images)))
-    assert proxy.seen() == ["shared memory", "call"] * 3
+def test_batches_go_through_one_kept_block(blocks):
+    with served(Means) as proxy:
+        for images in batches():
+            got = shared_batch.embed(proxy, images)
+            np.testing.assert_allclose(got, Means()(np.stack(images)))
+        assert proxy.seen() == ["shared memory", "call"] * 3
     assert len(blocks._all) == 1, "a block is made once and reused, the shorter batch too"
     name = blocks._all[0].name
     assert os.path.exists(f"/dev/shm/{name}")
@@ -69,19 +74,17 @@ def test_batches_go_through_one_kept_block(served):
 
 
 def test_without_room_in_shared_memory_batches_go_through_the_connection(
-    served, monkeypatch, caplog
+    blocks, monkeypatch, caplog
 ):
-    proxy, blocks = served
-
     def full(fd, offset, length):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(shared_batch.os, "posix_fallocate", full)
-    with caplog.at_level(logging.WARNING, logger="transforms.shared_batch"):
+    with served(Means) as proxy, caplog.at_level(logging.WARNING, "transforms.shared_batch"):
         for images in batches():
             got = shared_batch.embed(proxy, images)
             np.testing.assert_allclose(got, Means()(np.stack(images)))
-    assert proxy.seen() == ["call"] * 3
+        assert proxy.seen() == ["call"] * 3
     assert blocks._all == []
     warnings = [r.getMessage() for r in caplog.records if "Shared memory" in r.getMessage()]
     assert len(warnings) == 1, warnings
@@ -103,6 +106,25 @@ def test_the_model_side_keeps_at_most_so_many_blocks_mapped(monkeypatch):
         blocks.remove_all()
 
 
+class ElsewhereMeans(Means):
+    """Means in a process with another /dev/shm, as in another container: no block opens."""
+
+    def embed_shared(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        self.arrivals.append("refused")
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", f"/{name}")
+
+
+def test_where_the_model_cannot_open_the_blocks_batches_go_through_the_connection(blocks, caplog):
+    with served(ElsewhereMeans) as proxy, caplog.at_level(logging.WARNING, "transforms"):
+        for images in batches():
+            got = shared_batch.embed(proxy, images)
+            np.testing.assert_allclose(got, Means()(np.stack(images)))
+        assert proxy.seen() == ["refused", "call", "call", "call"]
+    assert blocks._all == [] and blocks._free == []
+    warnings = [r.getMessage() for r in caplog.records if "cannot open" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+
+
 class Sums:
     """A model that knows nothing of shared memory."""
 
@@ -110,11 +132,8 @@ class Sums:
         return images.sum(axis=(1, 2, 3), dtype=np.float32)[:, None]
 
 
-def test_a_model_that_takes_no_blocks_gets_its_batches_through_the_connection():
-    shared = MultiProcessShared(Sums, tag=f"sums-{uuid.uuid4()}", always_proxy=True)
-    proxy = shared.acquire()
-    try:
-        images = batches()[0]
+def test_a_model_that_takes_no_blocks_gets_its_batches_through_the_connection(blocks):
+    images = batches()[0]
+    with served(Sums) as proxy:
         np.testing.assert_allclose(shared_batch.embed(proxy, images), Sums()(np.stack(images)))
-    finally:
-        shared.release(proxy)
+    assert blocks._all == []

@@ -13,8 +13,9 @@ Blocks are kept and reused: a new one costs more than the socket saves (6 to 7 m
 the kernel handing out and zeroing its pages, against 0.4 ms to stack into a kept one). Each
 caller process keeps the blocks of its calls in flight, at most one per thread, and gives a
 block to one call at a time; the server keeps each block it has seen mapped. Where no block of a
-batch's size can be had (a container's /dev/shm is often 64 MB), the batch travels through the
-connection.
+batch's size can be had (a container's /dev/shm is often 64 MB), or where the model's process
+cannot open the caller's blocks (it runs in another container, with a /dev/shm of its own),
+batches travel through the connection.
 """
 
 from __future__ import annotations
@@ -56,13 +57,17 @@ def embed(model, images: Sequence[np.ndarray]) -> np.ndarray:
     shape = (len(images), *first.shape)
     takes_blocks = first.dtype == np.uint8 and hasattr(model, "embed_shared")
     block = _blocks.take(math.prod(shape)) if takes_blocks else None
-    if block is None:
-        return model(stack_aligned(images))
-    try:
-        np.stack(images, out=np.ndarray(shape, np.uint8, buffer=block.buf))
-        return model.embed_shared(block.name, shape)
-    finally:
-        _blocks.give_back(block)
+    if block is not None:
+        try:
+            np.stack(images, out=np.ndarray(shape, np.uint8, buffer=block.buf))
+            return model.embed_shared(block.name, shape)
+        except FileNotFoundError as exc:
+            # The model's process has another /dev/shm (another container): it cannot open
+            # this process's blocks, so none are made here from now on.
+            _blocks.unreachable(exc)
+        finally:
+            _blocks.give_back(block)
+    return model(stack_aligned(images))
 
 
 class _Blocks:
@@ -73,9 +78,12 @@ class _Blocks:
         self._all: list[shared_memory.SharedMemory] = []
         self._lock = threading.Lock()
         self._warned = False
+        self._unreachable = False
         atexit.register(self.remove_all)
 
     def take(self, nbytes: int) -> shared_memory.SharedMemory | None:
+        if self._unreachable:
+            return None
         with self._lock:
             for block in self._free:
                 if block.size >= nbytes:
@@ -85,7 +93,27 @@ class _Blocks:
 
     def give_back(self, block: shared_memory.SharedMemory) -> None:
         with self._lock:
-            self._free.append(block)
+            if not self._unreachable:
+                self._free.append(block)
+                return
+            self._all.remove(block)
+        _remove(block)
+
+    def unreachable(self, error: OSError) -> None:
+        """No more blocks: the model cannot open them. Each goes as it comes back."""
+        with self._lock:
+            if self._unreachable:
+                return
+            self._unreachable = True
+            for block in self._free:
+                self._all.remove(block)
+                _remove(block)
+            self._free.clear()
+        logger.warning(
+            "The shared model's process cannot open this process's shared memory (%s; it runs "
+            "in another container?): batches go to it through its connection, slower",
+            error,
+        )
 
     def forget(self) -> None:
         """In a forked child: the blocks are the parent's, to use and remove there only."""
