@@ -174,27 +174,38 @@ def decode_every_core(paths: list[str]) -> float:
     ]
     for worker in workers:
         worker.start()
-    ready.wait()
+    with contextlib.suppress(threading.BrokenBarrierError):  # a worker failed: see `ends`
+        ready.wait()
     start = time.perf_counter()  # CLOCK_MONOTONIC: the same clock in every process
-    last = max(ends.get() for _ in workers)
+    ends_or_errors = [ends.get(timeout=900) for _ in workers]  # raises if one was killed
     for worker in workers:
         worker.join()
-    return len(paths) / (last - start)
+    errors = [result for result in ends_or_errors if isinstance(result, str)]
+    errors.sort(key=lambda error: error.startswith("BrokenBarrierError"))  # the cause first
+    if errors:
+        raise RuntimeError(f"decoding failed in {len(errors)} processes: {errors[0]}")
+    return len(paths) / (max(ends_or_errors) - start)
 
 
 def _decode_share(paths: list[str], ready, ends) -> None:
-    sys.path.insert(0, ROOT)
-    from transforms.decode import decode_image
+    """Decodes `paths` once every process is ready; puts its end time in `ends`, or its error
+    (and breaks the barrier, so that no one waits for it)."""
+    try:
+        sys.path.insert(0, ROOT)
+        from transforms.decode import decode_image
 
-    blobs = []
-    for path in paths:
-        with open(path, "rb") as handle:
-            blobs.append(handle.read())
-    decode_image(blobs[0], 380)  # imports and first-call costs, before the clock starts
-    ready.wait()
-    for blob in blobs:
-        decode_image(blob, 380)
-    ends.put(time.perf_counter())
+        blobs = []
+        for path in paths:
+            with open(path, "rb") as handle:
+                blobs.append(handle.read())
+        decode_image(blobs[0], 380)  # imports and first-call costs, before the clock starts
+        ready.wait()
+        for blob in blobs:
+            decode_image(blob, 380)
+        ends.put(time.perf_counter())
+    except Exception as exc:  # noqa: BLE001 - reported by the parent, whatever it is
+        ready.abort()
+        ends.put(f"{type(exc).__name__}: {exc}")
 
 
 class PeakRss:
