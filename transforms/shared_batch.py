@@ -46,7 +46,7 @@ class SharedBatchTarget:
 
     def embed_shared(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         """The vectors of the uint8 batch of `shape` in the shared-memory block `name`."""
-        return self(np.ndarray(shape, np.uint8, buffer=_mapped(name)))
+        return self(_view(name, shape))
 
 
 def embed(model, images: Sequence[np.ndarray]) -> np.ndarray:
@@ -165,25 +165,27 @@ _maps: collections.OrderedDict[str, mmap.mmap] = collections.OrderedDict()
 _maps_lock = threading.Lock()
 
 
-def _mapped(name: str) -> mmap.mmap:
-    """The model's side: the caller's block `name`, mapped once and kept. Opened by name, not
-    through SharedMemory: that would register the block with this process's resource tracker,
-    which it may share with the caller, and the caller's own removal would then fail there."""
+def _view(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The model's side: the uint8 array of `shape` in the caller's block `name`, mapped once
+    and kept. Made under the lock, so that no other call unmaps the block before the array holds
+    it. Opened by name, not through SharedMemory: that would register the block with this
+    process's resource tracker, which it may share with the caller, and the caller's own removal
+    would then fail there."""
     import _posixshmem
 
     with _maps_lock:
         mapping = _maps.get(name)
-        if mapping is not None:
-            _maps.move_to_end(name)
-            return mapping
-        descriptor = _posixshmem.shm_open("/" + name, os.O_RDWR, mode=0o600)
-        try:
-            mapping = mmap.mmap(descriptor, os.fstat(descriptor).st_size)
-        finally:
-            os.close(descriptor)
-        _maps[name] = mapping
+        if mapping is None:
+            descriptor = _posixshmem.shm_open("/" + name, os.O_RDWR, mode=0o600)
+            try:
+                mapping = mmap.mmap(descriptor, os.fstat(descriptor).st_size)
+            finally:
+                os.close(descriptor)
+            _maps[name] = mapping
+        _maps.move_to_end(name)
+        view = np.ndarray(shape, np.uint8, buffer=mapping)
         while len(_maps) > MAPPED_BLOCKS:
             _, oldest = _maps.popitem(last=False)
             with contextlib.suppress(BufferError):  # still read: unmapped when the call lets go
                 oldest.close()
-        return mapping
+        return view
