@@ -36,28 +36,35 @@ with PYTHONPATH=/tmp/site: the command's worker processes inherit it.
 from __future__ import annotations
 
 import argparse
+import functools
 import glob
 import json
 import multiprocessing
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # the project, where it is not installed
 
-from throughput import ROOT, decode_every_core, decode_per_core, steady  # noqa: E402
+from throughput import (  # noqa: E402
+    ROOT,
+    Rates,
+    decode_every_core,
+    decode_per_core,
+    jpeg_folders,
+    marginal_rate,
+)
 
 from transforms.model import HubImageEmbedder  # noqa: E402
 from transforms.shared_batch import SharedBatchTarget  # noqa: E402
 
 CORES = os.cpu_count() or 1
+ENTRY = ("-c", "import feed_on_cores; feed_on_cores.command()")  # see command()
 IMAGE_SIZE = 380
 VECTOR_WIDTH = 1792
 LAYOUTS = {
@@ -119,60 +126,12 @@ def _make(task: tuple[int, int, int, str]) -> str:
     return path
 
 
-def photos(work: str, small: int, large: int, width: int, height: int) -> tuple[str, str]:
-    """(small folder, large folder): the small one holds the first `small` of the large one's
-    JPEGs (hard links), so that the marginal rate compares like with like."""
-    folders = [os.path.join(work, name) for name in ("small", "large")]
-    for folder in folders:
-        os.makedirs(folder)
+def make_photos(folder: str, count: int, width: int, height: int) -> list[str]:
+    """`count` JPEGs of about width x height in `folder`, made from the samples on every core
+    (throughput.make_jpegs needs scikit-image, which accelerator machines may lack)."""
+    os.makedirs(folder)
     with multiprocessing.get_context("fork").Pool(CORES) as pool:
-        paths = pool.map(_make, [(i, width, height, folders[1]) for i in range(large)])
-    for path in paths[:small]:
-        os.link(path, os.path.join(folders[0], os.path.basename(path)))
-    return folders[0], folders[1]
-
-
-def run_command(folder: str, output: str, model: str, flags: list[str]) -> float:
-    """Wall seconds of the command over `folder` into `output`; raises if it failed or lost an
-    image."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([ROOT, HERE, *filter(None, [os.environ.get("PYTHONPATH")])])
-    argv = [
-        *("--input", f"{folder}/*.jpg", "--output", output, "--model_handle", model),
-        *("--image_size", str(IMAGE_SIZE), "--quiet", *flags),
-    ]
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", "import feed_on_cores; feed_on_cores.command()", *argv],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    wall = time.perf_counter() - start
-    if done.returncode:
-        raise RuntimeError(f"the command failed ({' '.join(flags)}):\n{done.stderr[-3000:]}")
-    return wall
-
-
-def measure(folders: tuple[str, str], counts: tuple[int, int], model: str, flags) -> dict:
-    """The layout's marginal img/s between the small and the large run, and the steady rate
-    within the large one."""
-    outputs = [tempfile.mkdtemp(prefix="feed-out-") for _ in folders]
-    walls = [run_command(f, o, model, flags) for f, o in zip(folders, outputs, strict=True)]
-    for output, count in zip(outputs, counts, strict=True):
-        with open(os.path.join(output, "summary.json")) as handle:
-            summary = json.load(handle)
-        assert summary["embedded"] == count, summary
-    within = steady(outputs[1]).rate
-    for output in outputs:
-        shutil.rmtree(output)
-    return {
-        "wall_small": round(walls[0], 2),
-        "wall_large": round(walls[1], 2),
-        "marginal": round((counts[1] - counts[0]) / (walls[1] - walls[0]), 1),
-        "steady": round(within, 1),
-    }
+        return pool.map(_make, [(i, width, height, folder) for i in range(count)])
 
 
 def main() -> None:
@@ -188,11 +147,15 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="feed-")
     model = os.path.join(work, "model")  # named in the outputs; never read
     os.makedirs(model)
-    folders = photos(work, args.small, args.large, width, height)
-    paths = sorted(glob.glob(os.path.join(folders[1], "*.jpg")))
+    make = functools.partial(make_photos, width=width, height=height)
+    *folders, paths = jpeg_folders(work, args.small, args.large, make)
+    # The command's worker processes import ZeroCostEmbedder from this module.
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [ROOT, HERE, *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
     emit(stage="photos", small=args.small, large=args.large, size=args.size, cores=CORES)
     one_core, every_core = [], []
-    rates: dict[str, list[dict]] = {layout: [] for layout in layouts}
+    rates: dict[str, list[Rates]] = {layout: [] for layout in layouts}
     for repeat in range(args.repeats):
         one_core.append(decode_per_core(paths[: max(200, CORES * 50)]))
         every_core.append(decode_every_core(paths[: CORES * 500]))
@@ -203,15 +166,25 @@ def main() -> None:
             every_core=round(every_core[-1], 1),
         )
         for layout in layouts:
-            rate = measure(folders, (args.small, args.large), model, LAYOUTS[layout])
+            flags = ["--image_size", str(IMAGE_SIZE), "--quiet", *LAYOUTS[layout]]
+            counts = (args.small, args.large)
+            rate = marginal_rate(*folders, counts, model, flags, entry=ENTRY)
             rates[layout].append(rate)
-            emit(stage="feed", repeat=repeat, layout=layout, **rate)
+            emit(
+                stage="feed",
+                repeat=repeat,
+                layout=layout,
+                wall_small=round(rate.walls[0], 2),
+                wall_large=round(rate.walls[1], 2),
+                marginal=round(rate.marginal, 1),
+                steady=round(rate.steady, 1),
+            )
     capacity = CORES * statistics.median(one_core)
     together = statistics.median(every_core)
     summary = {"cores_x_one_core": round(capacity, 1), "every_core": round(together, 1)}
     for layout, values in rates.items():
         for kind in ("marginal", "steady"):
-            median = statistics.median(value[kind] for value in values)
+            median = statistics.median(getattr(value, kind) for value in values)
             summary[f"{layout}_{kind}"] = round(median, 1)
             summary[f"{layout}_{kind}_ratio"] = round(median / capacity, 3)
             summary[f"{layout}_{kind}_ratio_every_core"] = round(median / together, 3)

@@ -44,20 +44,24 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENTRY = ("-m", "pipeline.run")  # how the interpreter starts the command
 DEFAULT_MODEL = os.path.join(ROOT, ".cache", "models", "b4-untrained")
 
 
-def jpeg_folders(work: str, small: int, large: int) -> tuple[str, str, list[str]]:
+def jpeg_folders(
+    work: str, small: int, large: int, make: Callable[[str, int], list[str]] | None = None
+) -> tuple[str, str, list[str]]:
     """(small folder, large folder, the large folder's JPEGs) under `work`: the small one holds
     the first `small` of the large one's files (hard links), so a marginal rate compares like
-    with like."""
-    paths = make_jpegs(os.path.join(work, "large"), large)
+    with like. `make(folder, count)` writes the JPEGs; default: make_jpegs."""
+    paths = (make or make_jpegs)(os.path.join(work, "large"), large)
     small_folder = os.path.join(work, "small")
     os.makedirs(small_folder)
     for path in paths[:small]:
@@ -242,12 +246,17 @@ class PeakRss:
 
 
 def run_job(
-    folder: str, model: str, extra: list[str], rss: bool = False, output: str | None = None
+    folder: str,
+    model: str,
+    extra: list[str],
+    rss: bool = False,
+    output: str | None = None,
+    entry: Sequence[str] = ENTRY,
 ) -> dict:
     """The command over `folder`'s JPEGs in a process of its own, into `output` (default: a new
     temporary folder): wall seconds, peak RSS of its process tree (with rss) and summary.json."""
     output = output or tempfile.mkdtemp(prefix="bench-out-")
-    command = command_line(folder, output, model, *extra)
+    command = command_line(folder, output, model, *extra, entry=entry)
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     sampler = PeakRss(process.pid) if rss else None
@@ -272,10 +281,13 @@ def checkouts_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def command_line(folder: str, output: str, model: str, *flags: str) -> list[str]:
-    """The command over `folder`'s JPEGs into `output` with `model`, and any other `flags`."""
+def command_line(
+    folder: str, output: str, model: str, *flags: str, entry: Sequence[str] = ENTRY
+) -> list[str]:
+    """The command over `folder`'s JPEGs into `output` with `model`, and any other `flags`;
+    `entry`: the interpreter's arguments that start it."""
     return [
-        *(sys.executable, "-m", "pipeline.run", "--input", f"{folder}/*.jpg"),
+        *(sys.executable, *entry, "--input", f"{folder}/*.jpg"),
         *("--output", output, "--model_handle", model, *flags),
     ]
 
@@ -301,6 +313,7 @@ class Rates(NamedTuple):
     marginal: float  # img/s between a small and a large run
     steady: float  # img/s within the large run, from its own time stamps
     model_share: float  # the model's seconds between the two runs over their wall seconds, or nan
+    walls: tuple[float, float]  # wall seconds of the small and the large run
 
 
 class Steady(NamedTuple):
@@ -328,12 +341,19 @@ def steady(output: str, trim: float = 0.1) -> Steady:
     return Steady(stamps[first], stamps[last - 1], rate)
 
 
-def marginal_rate(small: str, large: str, counts: tuple[int, int], model: str, extra) -> Rates:
+def marginal_rate(
+    small: str,
+    large: str,
+    counts: tuple[int, int],
+    model: str,
+    extra,
+    entry: Sequence[str] = ENTRY,
+) -> Rates:
     """The command's marginal img/s between a small and a large run, run in that order, and the
     steady rate within the large one."""
     outputs = [tempfile.mkdtemp(prefix="bench-out-") for _ in (small, large)]
     runs = [
-        run_job(folder, model, extra, output=output)
+        run_job(folder, model, extra, output=output, entry=entry)
         for folder, output in zip((small, large), outputs, strict=True)
     ]
     for run, count in zip(runs, counts, strict=True):
@@ -345,7 +365,8 @@ def marginal_rate(small: str, large: str, counts: tuple[int, int], model: str, e
     seconds = [run["summary"]["model_seconds"] for run in runs]
     # None where the model ran outside the workers (--model_sharing machine): not counted.
     share = math.nan if None in seconds else (seconds[1] - seconds[0]) / wall
-    return Rates((counts[1] - counts[0]) / wall, within, share)
+    walls = (runs[0]["wall"], runs[1]["wall"])
+    return Rates((counts[1] - counts[0]) / wall, within, share, walls)
 
 
 def feed(args, folders: tuple[str, str], paths: list[str], extra: list[str]) -> None:
