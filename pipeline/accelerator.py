@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from apache_beam.options.pipeline_options import PipelineOptions, WorkerOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, WorkerOptions
 
 # GPU type -> a machine type that carries one such GPU.
 GPU_MACHINES = {
@@ -44,10 +44,27 @@ class AcceleratorError(ValueError):
     """A malformed or unknown --accelerator value."""
 
 
+def _require_tpu_container(spec: str, beam_args: Sequence[str]) -> None:
+    """Dataflow's default worker image holds TensorFlow for CPUs and GPUs: on it, a TPU worker
+    would fail at model load. Say so before launch."""
+    options = PipelineOptions(list(beam_args))
+    runner = options.view_as(StandardOptions).runner or ""
+    worker = options.view_as(WorkerOptions)
+    if "dataflow" in runner.lower() and not (
+        worker.sdk_container_image or worker.worker_harness_container_image
+    ):
+        raise AcceleratorError(
+            f"--accelerator {spec!r}: TPU workers need TensorFlow built for TPUs, which "
+            "Dataflow's default worker image lacks; build Dockerfile.tpu and give its image with "
+            '--sdk_container_image (README, "TPU workers")'
+        )
+
+
 def expand(spec: str, beam_args: Sequence[str]) -> list[str]:
     """The Beam flags that `--accelerator spec` stands for, given the flags already present."""
     kind, _, amount = spec.partition(":")
     if kind in TPU_MACHINES:
+        _require_tpu_container(spec, beam_args)
         topology = amount or "1x1"
         service = f"worker_accelerator=type:{kind};topology:{topology}"
         machine = TPU_MACHINES[kind]

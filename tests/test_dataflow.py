@@ -95,6 +95,15 @@ def test_bad_accelerators_stop_before_launch(spec, message):
         parse(["--input", "a", "--output", "o", "--accelerator", spec])
 
 
+def test_tpu_workers_on_dataflow_need_the_tpu_image():
+    flags = ["--input", "a", "--output", "o", "--accelerator", "tpu-v6e-slice:1x1"]
+    with pytest.raises(UsageError, match="build Dockerfile.tpu .* --sdk_container_image"):
+        parse([*flags, *PROJECT_FLAGS])
+    _, beam_args = parse([*flags, *PROJECT_FLAGS, "--sdk_container_image=r/b4-embeddings-tpu"])
+    assert "--machine_type=ct6e-standard-1t" in beam_args
+    parse(flags)  # DirectRunner: the machine it runs on is the user's
+
+
 def test_the_job_translates_for_dataflow_with_gpu_workers():
     job, beam_args = parse(
         [

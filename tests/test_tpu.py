@@ -4,6 +4,8 @@ points return, and a worker without a TPU fails at model load, saying so."""
 
 from __future__ import annotations
 
+from importlib import metadata
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -25,9 +27,31 @@ class RecordingStrategy(tf.distribute.OneDeviceStrategy):
         return super().run(fn, args, kwargs, options)
 
 
+def built_for_tpus() -> bool:
+    """Whether this TensorFlow is tensorflow-tpu (the TPU image's, tools/check-tpu-packages)."""
+    try:
+        metadata.version("tensorflow-tpu")
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def xla_on_the_cpu() -> bool:
+    try:
+        tf.function(lambda: tf.constant(1.0) + 1.0, jit_compile=True)()
+    except tf.errors.NotFoundError:
+        return False
+    return True
+
+
 @pytest.fixture
 def tpu_entry_points(monkeypatch):
     """TensorFlow's TPU entry points, replaced at that boundary only: nothing emulates a TPU."""
+    if built_for_tpus() and not xla_on_the_cpu():
+        pytest.skip(
+            "TensorFlow built for TPUs compiles nothing for the CPU with XLA, so the CPU "
+            "cannot stand in for the TPU here"
+        )
     calls = []
     monkeypatch.setattr(
         tf.distribute.cluster_resolver,
@@ -76,6 +100,21 @@ def test_a_batch_of_five_comes_back_as_five(probe, tpu_entry_points):
 def test_a_worker_without_a_tpu_fails_at_model_load(tiny_tf2):
     with pytest.raises(tpu.TpuUnavailableError, match="no TPU could be initialized"):
         HubImageEmbedder(tiny_tf2, batch_size=BATCH, on_tpu=True).load_model()
+
+
+def test_the_load_failure_names_the_cause_not_the_graph():
+    # What TensorFlow built for TPUs raises on a machine without one (tensorflow-tpu 2.20).
+    error = tf.errors.InternalError(
+        None,
+        None,
+        "Graph execution error:\n\nDetected at node disconnect_tpu_host/_1 defined at (most "
+        "recent call last):\n<stack traces unavailable>\nRET_CHECK failure "
+        "(tpu_node_interfaces.cc:432) *platform \n\t [[{{node disconnect_tpu_host/_1}}]]",
+    )
+    assert tpu.cause(error) == (
+        "InternalError: RET_CHECK failure (tpu_node_interfaces.cc:432) *platform "
+        "[[{{node disconnect_tpu_host/_1}}]]"
+    )
 
 
 def test_batches_split_evenly_over_the_replicas():

@@ -12,9 +12,20 @@ import math
 
 import numpy as np
 
+# Lines of TensorFlow's graph errors that say nothing of the cause.
+_BOILERPLATE = ("Graph execution error", "Detected at node", "<stack traces unavailable>")
+
 
 class TpuUnavailableError(RuntimeError):
     """A worker configured for a TPU on which no TPU can be initialized."""
+
+
+def cause(exc: BaseException) -> str:
+    """What TensorFlow's error says went wrong, on one line: its type, and its message less
+    the graph boilerplate, cut at 300 characters."""
+    lines = (line.strip() for line in str(exc).splitlines())
+    said = " ".join(line for line in lines if line and not line.startswith(_BOILERPLATE))
+    return f"{type(exc).__name__}: {said[:300]}"
 
 
 def connect():
@@ -26,10 +37,9 @@ def connect():
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
     except Exception as exc:  # noqa: BLE001 - whatever TensorFlow raises, the cause is the same
-        first_line = str(exc).strip().split("\n", 1)[0][:300]
         raise TpuUnavailableError(
             f"the model was configured for a TPU (--accelerator tpu-...) and no TPU could be "
-            f"initialized on this worker ({type(exc).__name__}: {first_line}); run on a TPU "
+            f"initialized on this worker ({cause(exc)}); run on a TPU "
             "machine type with TensorFlow built for TPUs, or without --accelerator"
         ) from exc
 
