@@ -16,7 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, WorkerOptions
+from apache_beam.options.pipeline_options import (
+    PipelineOptions,
+    SetupOptions,
+    StandardOptions,
+    WorkerOptions,
+)
 
 # GPU type -> a machine type that carries one such GPU.
 GPU_MACHINES = {
@@ -45,18 +50,24 @@ class AcceleratorError(ValueError):
 
 
 def _require_tpu_container(spec: str, beam_args: Sequence[str]) -> None:
-    """Dataflow's default worker image holds TensorFlow for CPUs and GPUs: on it, a TPU worker
-    would fail at model load. Say so before launch."""
+    """TPU workers on Dataflow need the TPU image (Dockerfile.tpu): the default worker image
+    holds TensorFlow for CPUs and GPUs, and a --setup_file would install TensorFlow 2.21 again
+    beside the image's. Either would fail the workers; say so before launch."""
     options = PipelineOptions(list(beam_args))
-    runner = options.view_as(StandardOptions).runner or ""
+    if "dataflow" not in (options.view_as(StandardOptions).runner or "").lower():
+        return
     worker = options.view_as(WorkerOptions)
-    if "dataflow" in runner.lower() and not (
-        worker.sdk_container_image or worker.worker_harness_container_image
-    ):
+    if not (worker.sdk_container_image or worker.worker_harness_container_image):
         raise AcceleratorError(
             f"--accelerator {spec!r}: TPU workers need TensorFlow built for TPUs, which "
             "Dataflow's default worker image lacks; build Dockerfile.tpu and give its image with "
             '--sdk_container_image (README, "TPU workers")'
+        )
+    if options.view_as(SetupOptions).setup_file:
+        raise AcceleratorError(
+            f"--accelerator {spec!r}: leave out --setup_file; the TPU image holds this package, "
+            "and installing it again on the workers would add TensorFlow 2.21 beside the "
+            "image's TensorFlow built for TPUs"
         )
 
 

@@ -95,11 +95,16 @@ def test_bad_accelerators_stop_before_launch(spec, message):
         parse(["--input", "a", "--output", "o", "--accelerator", spec])
 
 
-def test_tpu_workers_on_dataflow_need_the_tpu_image():
+def test_tpu_workers_on_dataflow_need_the_tpu_image_and_no_setup_file():
     flags = ["--input", "a", "--output", "o", "--accelerator", "tpu-v6e-slice:1x1"]
+    image = "--sdk_container_image=r/b4-embeddings-tpu"
     with pytest.raises(UsageError, match="build Dockerfile.tpu .* --sdk_container_image"):
         parse([*flags, *PROJECT_FLAGS])
-    _, beam_args = parse([*flags, *PROJECT_FLAGS, "--sdk_container_image=r/b4-embeddings-tpu"])
+    # PROJECT_FLAGS stage the package with --setup_file, as README's GPU example does.
+    with pytest.raises(UsageError, match="leave out --setup_file"):
+        parse([*flags, *PROJECT_FLAGS, image])
+    without_setup = [flag for flag in PROJECT_FLAGS if not flag.startswith("--setup_file")]
+    _, beam_args = parse([*flags, *without_setup, image])
     assert "--machine_type=ct6e-standard-1t" in beam_args
     parse(flags)  # DirectRunner: the machine it runs on is the user's
 
