@@ -49,11 +49,10 @@ class AcceleratorError(ValueError):
     """A malformed or unknown --accelerator value."""
 
 
-def _require_tpu_container(spec: str, beam_args: Sequence[str]) -> None:
+def _require_tpu_container(spec: str, options: PipelineOptions) -> None:
     """TPU workers on Dataflow need the TPU image (Dockerfile.tpu): the default worker image
     holds TensorFlow for CPUs and GPUs, and a --setup_file would install TensorFlow 2.21 again
     beside the image's. Either would fail the workers; say so before launch."""
-    options = PipelineOptions(list(beam_args))
     if "dataflow" not in (options.view_as(StandardOptions).runner or "").lower():
         return
     worker = options.view_as(WorkerOptions)
@@ -74,8 +73,9 @@ def _require_tpu_container(spec: str, beam_args: Sequence[str]) -> None:
 def expand(spec: str, beam_args: Sequence[str]) -> list[str]:
     """The Beam flags that `--accelerator spec` stands for, given the flags already present."""
     kind, _, amount = spec.partition(":")
+    options = PipelineOptions(list(beam_args))
     if kind in TPU_MACHINES:
-        _require_tpu_container(spec, beam_args)
+        _require_tpu_container(spec, options)
         topology = amount or "1x1"
         service = f"worker_accelerator=type:{kind};topology:{topology}"
         machine = TPU_MACHINES[kind]
@@ -97,7 +97,7 @@ def expand(spec: str, beam_args: Sequence[str]) -> list[str]:
     flags = [f"--dataflow_service_options={service}"]
     if NVIDIA_MPS not in service:
         flags.append(f"--experiments={ONE_PROCESS_PER_VM}")
-    if not PipelineOptions(list(beam_args)).view_as(WorkerOptions).machine_type:
+    if not options.view_as(WorkerOptions).machine_type:
         if machine is None:
             raise AcceleratorError(
                 f"--accelerator {spec!r}: no default machine type for {kind}; give --machine_type"
