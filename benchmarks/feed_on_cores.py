@@ -16,6 +16,12 @@ Layouts:
   processes  a worker process per core (--direct_running_mode=multi_processing), as Dataflow
              runs one SDK process per vCPU, each with a model of its own
   shared     a process per core sharing one model (--model_sharing machine)
+  decode-only  the ceiling of the default layout: the job's own ReadImages and DecodeImages
+             alone, in one process with a worker thread per core, the decoded images dropped
+             (no RunInference, no writers); marginal only
+  tensorflow   the default layout with throughput.py --feed's SavedModel in place of the NumPy
+             model: the same mean, computed by TensorFlow on the same cores (only where
+             TensorFlow is installed; not in the default --layouts)
 For each layout: the marginal img/s between a small and a large run (start-up cancels) and the
 steady rate within the large run (`throughput.steady`), against cores x one core's decode rate
 and against every core decoding at once, a process each (less where cores share physical
@@ -39,12 +45,15 @@ import argparse
 import functools
 import glob
 import json
+import math
 import multiprocessing
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -58,6 +67,7 @@ from throughput import (  # noqa: E402
     decode_per_core,
     jpeg_folders,
     marginal_rate,
+    zero_cost_model,
 )
 
 from transforms.model import HubImageEmbedder  # noqa: E402
@@ -65,6 +75,8 @@ from transforms.shared_batch import SharedBatchTarget  # noqa: E402
 
 CORES = os.cpu_count() or 1
 ENTRY = ("-c", "import feed_on_cores; feed_on_cores.command()")  # see command()
+DECODE_ONLY = "decode-only"
+TENSORFLOW = "tensorflow"
 IMAGE_SIZE = 380
 VECTOR_WIDTH = 1792
 LAYOUTS = {
@@ -76,6 +88,8 @@ LAYOUTS = {
         "--model_sharing",
         "machine",
     ],
+    DECODE_ONLY: [],
+    TENSORFLOW: [],
 }
 
 
@@ -103,6 +117,45 @@ def command() -> None:
     checks.model_image_size = lambda handle, override: override
     build.HubImageEmbedder = ZeroCostEmbedder
     sys.exit(run.main(sys.argv[1:]))
+
+
+def decode_only() -> None:
+    """The job's read and decode steps alone, over the JPEGs of sys.argv[1], in the command's
+    local default layout; run as `python -c 'import feed_on_cores; feed_on_cores.decode_only()'
+    FOLDER`. Exits 1 unless every file was decoded."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline import direct_runner, run
+    from transforms.counters import count
+    from transforms.decode import DecodeImages
+    from transforms.read import ReadImages
+    from transforms.records import FAILURES
+
+    direct_runner.stop_timed_flushes()
+    pattern = os.path.join(sys.argv[1], "*.jpg")
+    options = PipelineOptions(run.local_defaults([]))
+    with beam.Pipeline(options=options) as pipeline:
+        files = pipeline | "ReadImages" >> ReadImages([pattern])
+        images = files["files"] | "DecodeImages" >> DecodeImages(IMAGE_SIZE)
+        _ = images["images"] | "Drop" >> beam.Map(lambda image: count("decoded"))
+        _ = (files[FAILURES], images[FAILURES]) | beam.Flatten() | beam.Map(print)
+    decoded = pipeline.result.metrics().query()["counters"]
+    total = sum(result.committed for result in decoded if result.key.metric.name == "decoded")
+    sys.exit(0 if total == len(glob.glob(pattern)) else 1)
+
+
+def decode_only_rate(folders: list[str], counts: tuple[int, int]) -> Rates:
+    """decode_only()'s marginal img/s between the small and the large folder, each run in a
+    process of its own as the command is; it writes no index, so no steady rate."""
+    walls = []
+    for folder in folders:
+        command = [sys.executable, "-c", "import feed_on_cores; feed_on_cores.decode_only()"]
+        start = time.perf_counter()
+        subprocess.run([*command, folder], check=True, cwd=ROOT, capture_output=True)
+        walls.append(time.perf_counter() - start)
+    marginal = (counts[1] - counts[0]) / (walls[1] - walls[0])
+    return Rates(marginal, math.nan, math.nan, (walls[0], walls[1]))
 
 
 def emit(**fields) -> None:
@@ -140,13 +193,17 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=16000)
     parser.add_argument("--size", default="640x480")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--layouts", default=",".join(LAYOUTS))
+    parser.add_argument(
+        "--layouts", default=",".join(layout for layout in LAYOUTS if layout != TENSORFLOW)
+    )
     args = parser.parse_args()
     layouts = args.layouts.split(",")
     width, height = (int(side) for side in args.size.split("x"))
     work = tempfile.mkdtemp(prefix="feed-")
     model = os.path.join(work, "model")  # named in the outputs; never read
     os.makedirs(model)
+    if TENSORFLOW in layouts:
+        saved_model = zero_cost_model(os.path.join(ROOT, ".cache", "models", "zero-cost"))
     make = functools.partial(make_photos, width=width, height=height)
     *folders, paths = jpeg_folders(work, args.small, args.large, make)
     # The command's worker processes import ZeroCostEmbedder from this module.
@@ -168,7 +225,12 @@ def main() -> None:
         for layout in layouts:
             flags = ["--image_size", str(IMAGE_SIZE), "--quiet", *LAYOUTS[layout]]
             counts = (args.small, args.large)
-            rate = marginal_rate(*folders, counts, model, flags, entry=ENTRY)
+            if layout == DECODE_ONLY:
+                rate = decode_only_rate(folders, counts)
+            elif layout == TENSORFLOW:
+                rate = marginal_rate(*folders, counts, saved_model, ["--quiet"])
+            else:
+                rate = marginal_rate(*folders, counts, model, flags, entry=ENTRY)
             rates[layout].append(rate)
             emit(
                 stage="feed",
@@ -177,13 +239,15 @@ def main() -> None:
                 wall_small=round(rate.walls[0], 2),
                 wall_large=round(rate.walls[1], 2),
                 marginal=round(rate.marginal, 1),
-                steady=round(rate.steady, 1),
+                steady=None if math.isnan(rate.steady) else round(rate.steady, 1),
             )
     capacity = CORES * statistics.median(one_core)
     together = statistics.median(every_core)
     summary = {"cores_x_one_core": round(capacity, 1), "every_core": round(together, 1)}
     for layout, values in rates.items():
         for kind in ("marginal", "steady"):
+            if layout == DECODE_ONLY and kind == "steady":
+                continue
             median = statistics.median(getattr(value, kind) for value in values)
             summary[f"{layout}_{kind}"] = round(median, 1)
             summary[f"{layout}_{kind}_ratio"] = round(median / capacity, 3)
