@@ -3,7 +3,7 @@ decode, with a model that costs nothing and needs no TensorFlow, so that it runs
 machines that lack TensorFlow.
 
     python benchmarks/feed_on_cores.py [--small 4000] [--large 16000] [--size 640x480]
-        [--repeats 2] [--layouts default,processes,shared]
+        [--repeats 2] [--layouts default,processes,shared,decode-only[,tensorflow]]
 
 The command runs whole (`pipeline.run.main`: listing, reading, decoding, RunInference with the
 job's own handler and batches, the TFRecord, index and failure writers, summary.json) over JPEGs
