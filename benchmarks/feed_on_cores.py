@@ -152,8 +152,10 @@ def decode_only_rate(folders: list[str], counts: tuple[int, int]) -> Rates:
     for folder in folders:
         command = [sys.executable, "-c", "import feed_on_cores; feed_on_cores.decode_only()"]
         start = time.perf_counter()
-        subprocess.run([*command, folder], check=True, cwd=ROOT, capture_output=True)
+        done = subprocess.run([*command, folder], cwd=ROOT, capture_output=True, text=True)
         walls.append(time.perf_counter() - start)
+        if done.returncode:
+            raise RuntimeError(f"decode-only over {folder} failed:\n{done.stdout[-3000:]}")
     marginal = (counts[1] - counts[0]) / (walls[1] - walls[0])
     return Rates(marginal, math.nan, math.nan, (walls[0], walls[1]))
 
