@@ -126,7 +126,7 @@ def decode_only() -> None:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipeline import direct_runner, run
+    from pipeline import direct_runner, run, summary
     from transforms.counters import count
     from transforms.decode import DecodeImages
     from transforms.read import ReadImages
@@ -140,9 +140,8 @@ def decode_only() -> None:
         images = files["files"] | "DecodeImages" >> DecodeImages(IMAGE_SIZE)
         _ = images["images"] | "Drop" >> beam.Map(lambda image: count("decoded"))
         _ = (files[FAILURES], images[FAILURES]) | beam.Flatten() | beam.Map(print)
-    decoded = pipeline.result.metrics().query()["counters"]
-    total = sum(result.committed for result in decoded if result.key.metric.name == "decoded")
-    sys.exit(0 if total == len(glob.glob(pattern)) else 1)
+    decoded = summary.counters(pipeline.result).get("decoded", 0)
+    sys.exit(0 if decoded == len(glob.glob(pattern)) else 1)
 
 
 def decode_only_rate(folders: list[str], counts: tuple[int, int]) -> Rates:
@@ -225,13 +224,13 @@ def main() -> None:
             every_core=round(every_core[-1], 1),
         )
         for layout in layouts:
-            flags = ["--image_size", str(IMAGE_SIZE), "--quiet", *LAYOUTS[layout]]
             counts = (args.small, args.large)
             if layout == DECODE_ONLY:
                 rate = decode_only_rate(folders, counts)
             elif layout == TENSORFLOW:
                 rate = marginal_rate(*folders, counts, saved_model, ["--quiet"])
             else:
+                flags = ["--image_size", str(IMAGE_SIZE), "--quiet", *LAYOUTS[layout]]
                 rate = marginal_rate(*folders, counts, model, flags, entry=ENTRY)
             rates[layout].append(rate)
             emit(
