@@ -46,7 +46,10 @@ def build(
             )
         files.append(record_files)
     files = files | "AllFiles" >> beam.Flatten()
-    images = files | "DecodeImages" >> DecodeImages(image_size, job.resize, job.max_pixels)
+    # Without an accelerator the model computes on the workers' cores, and decoding yields them.
+    images = files | "DecodeImages" >> DecodeImages(
+        image_size, job.resize, job.max_pixels, yield_cores=job.accelerator is None
+    )
     handler = HubImageEmbedder(
         job.model_handle,
         batch_size=job.batch_size,

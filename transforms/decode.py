@@ -11,6 +11,7 @@ import apache_beam as beam
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from transforms import priority
 from transforms.color import to_rgb
 from transforms.preprocess import CROP_PADDING, Resize, to_model_input
 from transforms.reasons import EmptyFileError, PixelBudgetError
@@ -113,8 +114,13 @@ def decode_or_failure(
 
 
 class _DecodeFn(beam.DoFn):
-    def __init__(self, image_size: int, resize: Resize, max_pixels: int):
+    def __init__(self, image_size: int, resize: Resize, max_pixels: int, yield_cores: bool):
         self._args = (image_size, resize, max_pixels)
+        self._yield_cores = yield_cores
+
+    def start_bundle(self):
+        if self._yield_cores:
+            priority.yield_cores()  # the thread that runs this bundle
 
     def process(self, element: ImageFile):
         result = decode_or_failure(
@@ -128,17 +134,22 @@ class _DecodeFn(beam.DoFn):
 
 @dataclasses.dataclass
 class DecodeImages(beam.PTransform):
-    """Outputs {'images': DecodedImage, 'failures': Failure}."""
+    """Outputs {'images': DecodedImage, 'failures': Failure}.
+
+    yield_cores: decode in worker threads of the lowest CPU priority, where a model computes on
+    the same cores (transforms/priority.py). A thread keeps that priority for the rest of its
+    work."""
 
     image_size: int
     resize: Resize = Resize.CENTER_CROP
     max_pixels: int = DEFAULT_MAX_PIXELS
+    yield_cores: bool = False
 
     def __post_init__(self):
         super().__init__()
 
     def expand(self, files):
         outputs = files | "Decode" >> beam.ParDo(
-            _DecodeFn(self.image_size, self.resize, self.max_pixels)
+            _DecodeFn(self.image_size, self.resize, self.max_pixels, self.yield_cores)
         ).with_outputs(FAILURES, main="images")
         return {"images": outputs.images, FAILURES: outputs[FAILURES]}
