@@ -114,7 +114,7 @@ def _decode_step(pipeline: beam.Pipeline):
     ],
 )
 def test_the_job_yields_the_cores_where_its_model_computes_on_them(tmp_path, flags, yields):
-    job, beam_args = parse(["--input", "photos/*.jpg", "--output", str(tmp_path), *flags])
+    job, _ = parse(["--input", "photos/*.jpg", "--output", str(tmp_path), *flags])
     pipeline = beam.Pipeline()
     build(pipeline, job, 380)
     assert _decode_step(pipeline).yield_cores is yields
