@@ -18,8 +18,8 @@ Layouts:
              runs one SDK process per vCPU, each with a model of its own
   shared     a process per core sharing one model (--model_sharing machine)
   decode-only  the ceiling of the default layout: the job's own ReadImages and DecodeImages
-             alone, in one process with a worker thread per core, the decoded images dropped
-             (no RunInference, no writers); marginal only
+             alone, in one process with a worker thread per core at the command's CPU priority,
+             the decoded images dropped (no RunInference, no writers); marginal only
   tensorflow   the default layout with throughput.py --feed's SavedModel in place of the NumPy
              model: the mean of every pixel, computed by TensorFlow on the same cores after the
              job's handler has turned the batch into [0, 1] floats, work that a GPU does in the
@@ -148,7 +148,8 @@ def decode_only() -> None:
     options = PipelineOptions(run.local_defaults([]))
     with beam.Pipeline(options=options) as pipeline:
         files = pipeline | "ReadImages" >> ReadImages([pattern])
-        images = files["files"] | "DecodeImages" >> DecodeImages(IMAGE_SIZE)
+        # At the lowest CPU priority, as the command decodes without --accelerator.
+        images = files["files"] | "DecodeImages" >> DecodeImages(IMAGE_SIZE, yield_cores=True)
         _ = images["images"] | "Drop" >> beam.Map(lambda image: count("decoded"))
         _ = (files[FAILURES], images[FAILURES]) | beam.Flatten() | beam.Map(print)
     decoded = summary.counters(pipeline.result).get("decoded", 0)
