@@ -3,7 +3,8 @@ decode, with a model that costs nothing and needs no TensorFlow, so that it runs
 machines that lack TensorFlow.
 
     python benchmarks/feed_on_cores.py [--small 4000] [--large 16000] [--size 640x480]
-        [--repeats 2] [--layouts default,processes,shared,decode-only[,tensorflow]]
+        [--repeats 2]
+        [--layouts default,processes,shared,decode-only[,tensorflow,one-thread,no-decode]]
 
 The command runs whole (`pipeline.run.main`: listing, reading, decoding, RunInference with the
 job's own handler and batches, the TFRecord, index and failure writers, summary.json) over JPEGs
@@ -24,6 +25,16 @@ Layouts:
              model: the mean of every pixel, computed by TensorFlow on the same cores after the
              job's handler has turned the batch into [0, 1] floats, work that a GPU does in the
              job (only where TensorFlow is installed; not in the default --layouts)
+  one-thread   the default layout with one worker thread: no other thread of the job's wants the
+             GIL, so against one core's decode it shows what the job costs beyond decoding
+             without contention (not in the default --layouts)
+  no-decode    the default layout with `decode_image` replaced by a ready image: everything the
+             job does per image but decoding (listing, reading, batching, the model, the
+             writers), in the layout's own threads. With cores x one core's decode C and this
+             rate N, a job whose parts simply added up would feed 1 / (1 + C / N) of C: the
+             ceiling its own work beyond decoding leaves (`no-decode_ceiling` in the medians;
+             not in the default --layouts). It runs over NO_DECODE_COPIES times --small and
+             --large, each JPEG linked that many times, so that its marginal is seconds long
 For each layout: the marginal img/s between a small and a large run (start-up cancels) and the
 steady rate within the large run (`throughput.steady`), against cores x one core's decode rate
 and against every core decoding at once, a process each (less where cores share physical
@@ -77,8 +88,15 @@ from transforms.shared_batch import SharedBatchTarget  # noqa: E402
 
 CORES = os.cpu_count() or 1
 ENTRY = ("-c", "import feed_on_cores; feed_on_cores.command()")  # see command()
+NO_DECODE_ENTRY = ("-c", "import feed_on_cores; feed_on_cores.command(decoding=False)")
 DECODE_ONLY = "decode-only"
 TENSORFLOW = "tensorflow"
+ONE_THREAD = "one-thread"
+NO_DECODE = "no-decode"
+# The no-decode layout runs this many times as many images (hard links of the same JPEGs), so
+# that its marginal is seconds long: each image costs it a tenth of what decoding does.
+NO_DECODE_COPIES = 10
+OPTIONAL = (TENSORFLOW, ONE_THREAD, NO_DECODE)  # not in the default --layouts
 IMAGE_SIZE = 380
 VECTOR_WIDTH = 1792
 LAYOUTS = {
@@ -92,6 +110,8 @@ LAYOUTS = {
     ],
     DECODE_ONLY: [],
     TENSORFLOW: [],
+    ONE_THREAD: ["--direct_running_mode=multi_threading", "--direct_num_workers=1"],
+    NO_DECODE: [],
 }
 
 
@@ -120,14 +140,29 @@ class ZeroCostEmbedder(HubImageEmbedder):
         return GridMeanModel()
 
 
-def command() -> None:
+def command(decoding: bool = True) -> None:
     """The command, run as `python -c 'import feed_on_cores; feed_on_cores.command()' ARGS`, so
-    that its worker processes import ZeroCostEmbedder from this module."""
+    that its worker processes import ZeroCostEmbedder from this module. Without `decoding`,
+    every image read is taken for the same ready image, already decoded (the no-decode layout).
+    """
     from pipeline import build, checks, run
 
     checks.model_image_size = lambda handle, override: override
     build.HubImageEmbedder = ZeroCostEmbedder
+    if not decoding:
+        skip_decoding()
     sys.exit(run.main(sys.argv[1:]))
+
+
+def skip_decoding() -> None:
+    """Makes DecodeImages, in this process, take every file for one photo decoded beforehand: the
+    job's steps run as they do, each image as big as a decoded one, and cost what they cost."""
+    from transforms import decode
+
+    with open(sample_photos()[0], "rb") as handle:
+        ready = decode.decode_image(handle.read(), IMAGE_SIZE)
+    ready.flags.writeable = False  # shared by every image; nothing downstream writes pixels
+    decode.decode_image = lambda data, *args, **kwargs: ready
 
 
 def decode_only() -> None:
@@ -179,17 +214,32 @@ def emit(**fields) -> None:
             handle.write(line + "\n")
 
 
+def sample_photos() -> list[str]:
+    """The sample JPEGs that are photos."""
+    sources = sorted(glob.glob(os.path.join(ROOT, "samples", "images", "*.jpg")))
+    return [path for path in sources if os.path.getsize(path) > 1000]  # not notes.jpg
+
+
 def _make(task: tuple[int, int, int, str]) -> str:
     from PIL import Image
 
     index, width, height, folder = task
-    sources = sorted(glob.glob(os.path.join(ROOT, "samples", "images", "*.jpg")))
-    sources = [path for path in sources if os.path.getsize(path) > 1000]  # not notes.jpg
+    sources = sample_photos()
     with Image.open(sources[index % len(sources)]) as photo:
         image = photo.convert("RGB").resize((width + index % 7, height + index % 5))
     path = os.path.join(folder, f"photo-{index:06d}.jpg")
     image.save(path, quality=90)
     return path
+
+
+def linked_copies(folder: str, copies: int) -> str:
+    """A folder beside `folder` holding each of its JPEGs `copies` times, as hard links."""
+    linked = f"{folder}-x{copies}"
+    os.makedirs(linked)
+    for name in os.listdir(folder):
+        for copy in range(copies):
+            os.link(os.path.join(folder, name), os.path.join(linked, f"{copy}-{name}"))
+    return linked
 
 
 def make_photos(folder: str, count: int, width: int, height: int) -> list[str]:
@@ -207,7 +257,7 @@ def main() -> None:
     parser.add_argument("--size", default="640x480")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument(
-        "--layouts", default=",".join(layout for layout in LAYOUTS if layout != TENSORFLOW)
+        "--layouts", default=",".join(layout for layout in LAYOUTS if layout not in OPTIONAL)
     )
     args = parser.parse_args()
     layouts = args.layouts.split(",")
@@ -219,6 +269,8 @@ def main() -> None:
         saved_model = zero_cost_model(os.path.join(ROOT, ".cache", "models", "zero-cost"))
     make = functools.partial(make_photos, width=width, height=height)
     *folders, paths = jpeg_folders(work, args.small, args.large, make)
+    if NO_DECODE in layouts:
+        many = [linked_copies(folder, NO_DECODE_COPIES) for folder in folders]
     # The command's worker processes import ZeroCostEmbedder from this module.
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [ROOT, HERE, *filter(None, [os.environ.get("PYTHONPATH")])]
@@ -241,6 +293,10 @@ def main() -> None:
                 rate = decode_only_rate(folders, counts)
             elif layout == TENSORFLOW:
                 rate = marginal_rate(*folders, counts, saved_model, ["--quiet"])
+            elif layout == NO_DECODE:
+                counts = (args.small * NO_DECODE_COPIES, args.large * NO_DECODE_COPIES)
+                flags = ["--image_size", str(IMAGE_SIZE), "--quiet"]
+                rate = marginal_rate(*many, counts, model, flags, entry=NO_DECODE_ENTRY)
             else:
                 flags = ["--image_size", str(IMAGE_SIZE), "--quiet", *LAYOUTS[layout]]
                 rate = marginal_rate(*folders, counts, model, flags, entry=ENTRY)
@@ -263,8 +319,16 @@ def main() -> None:
                 continue
             median = statistics.median(getattr(value, kind) for value in values)
             summary[f"{layout}_{kind}"] = round(median, 1)
-            summary[f"{layout}_{kind}_ratio"] = round(median / capacity, 3)
-            summary[f"{layout}_{kind}_ratio_every_core"] = round(median / together, 3)
+            if layout == NO_DECODE:
+                # The job's own work per image, in microseconds of the layout's wall time.
+                summary[f"{layout}_{kind}_us"] = round(1e6 / median, 1)
+                summary[f"{layout}_{kind}_ceiling"] = round(1 / (1 + capacity / median), 3)
+                continue
+            # One thread decodes on one core at most.
+            cores = statistics.median(one_core) if layout == ONE_THREAD else capacity
+            summary[f"{layout}_{kind}_ratio"] = round(median / cores, 3)
+            if layout != ONE_THREAD:
+                summary[f"{layout}_{kind}_ratio_every_core"] = round(median / together, 3)
     emit(stage="medians", repeats=args.repeats, **summary)
     shutil.rmtree(work)
 
