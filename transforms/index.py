@@ -39,8 +39,9 @@ def earlier_version(line: str) -> tuple[str, str]:
 
 @dataclasses.dataclass
 class WriteIndex(beam.PTransform):
-    """Writes index lines (IndexRow.to_json) to `prefix-SSSSS-of-NNNNN.jsonl.gz` once `written`
-    (the file names a sink finalized) is complete."""
+    """Writes index lines (IndexRow.to_json; an element may hold several, joined by newlines)
+    to `prefix-SSSSS-of-NNNNN.jsonl.gz` once `written` (the file names a sink finalized) is
+    complete."""
 
     prefix: str
     written: beam.PCollection

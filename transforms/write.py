@@ -9,9 +9,10 @@ import time
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
 
 from transforms.counters import count
-from transforms.example import embedding_example
+from transforms.example import ExampleEncoder
 from transforms.index import INDEX_PREFIX, IndexRow, WriteIndex
 from transforms.parquet import StampedEmbedding, WriteParquet
 from transforms.reasons import REASONS
@@ -24,9 +25,13 @@ FAILED_REASON = "failed_reason_"
 EMBEDDINGS_PREFIX = "embeddings"
 EMBEDDINGS_SUFFIX = ".tfrecord"
 FAILURES_PREFIX = "failures"
-# Tags of the encoder's index rows and Parquet rows.
+# Tags of the encoder's index lines and Parquet rows.
 INDEX = "index"
 PARQUET_ROWS = "parquet_rows"
+# Index lines travel in blocks of up to this many lines, joined by newlines: the index is written
+# in a stage of its own once the vectors are (transforms/index.py), and every element that
+# crosses to that stage costs about what a line of it does.
+INDEX_BLOCK = 1000
 
 
 class OutputFormat(enum.StrEnum):
@@ -52,25 +57,29 @@ def run_prefix(output: str, kind: str, run: str) -> str:
 
 class _EncodeFn(beam.DoFn):
     """Stamps each embedding once, so that its TFRecord, its Parquet row and its index line
-    carry the same `embedded_at`."""
+    carry the same `embedded_at`. Index lines leave in blocks (INDEX_BLOCK), the last of each
+    bundle in the global window, where the index is written."""
 
     def __init__(self, model: str, run: str, output_format: OutputFormat):
-        self._model = model
         self._run = run
-        self._tfrecord = output_format.tfrecord
+        self._examples = ExampleEncoder(model, run) if output_format.tfrecord else None
         self._parquet = output_format.parquet
+
+    def start_bundle(self):
+        self._lines: list[str] = []
+
+    def finish_bundle(self):
+        if self._lines:
+            block = GlobalWindows.windowed_value("\n".join(self._lines))
+            self._lines = []
+            yield beam.pvalue.TaggedOutput(INDEX, block)
 
     def process(self, embedding: Embedding):
         count("embedded")
         embedded_at = time.time_ns() // 1000
-        if self._tfrecord:
-            yield embedding_example(
-                embedding.uri,
-                embedding.vector,
-                self._model,
-                fingerprint=embedding.fingerprint,
-                embedded_at=embedded_at,
-                run=self._run,
+        if self._examples:
+            yield self._examples.encode(
+                embedding.uri, embedding.vector, embedding.fingerprint, embedded_at
             )
         if self._parquet:
             stamped = StampedEmbedding(
@@ -78,7 +87,10 @@ class _EncodeFn(beam.DoFn):
             )
             yield beam.pvalue.TaggedOutput(PARQUET_ROWS, stamped)
         row = IndexRow(embedding.uri, embedding.fingerprint, embedded_at, self._run)
-        yield beam.pvalue.TaggedOutput(INDEX, row.to_json())
+        self._lines.append(row.to_json())
+        if len(self._lines) == INDEX_BLOCK:
+            yield beam.pvalue.TaggedOutput(INDEX, "\n".join(self._lines))
+            self._lines = []
 
 
 class _FailureJsonFn(beam.DoFn):
