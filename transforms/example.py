@@ -17,9 +17,13 @@ _FIELD_2 = b"\x12"
 _FIELD_3 = b"\x1a"
 
 
+# The varint of each value below 128: that value's one byte.
+_SMALL = [bytes((value,)) for value in range(0x80)]
+
+
 def _varint(value: int) -> bytes:
     if 0 <= value < 0x80:
-        return _SMALL[value]  # a field shorter than 128 bytes: its length is one byte
+        return _SMALL[value]  # the length of any field shorter than 128 bytes
     value &= (1 << 64) - 1  # a negative int64 is its two's complement, ten bytes long
     out = bytearray()
     while value > 0x7F:
@@ -27,9 +31,6 @@ def _varint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
-
-
-_SMALL = [bytes((value,)) for value in range(0x80)]
 
 
 def _field(tag: bytes, payload: bytes) -> bytes:
