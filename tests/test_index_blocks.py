@@ -27,7 +27,7 @@ def index_rows(output: str) -> list[dict]:
 
 @pytest.mark.parametrize("block", [3, 1000])
 def test_one_index_line_per_record_with_its_stamp(block, tmp_path, monkeypatch):
-    # 3: two full blocks in a bundle and what is left at its end; 1000: only what is left.
+    # 3: lines leave in full blocks and in what is left at a bundle's end; 1000: only in the latter.
     monkeypatch.setattr(write, "INDEX_BLOCK", block)
     embeddings = [
         Embedding(f"gs://b/{index}.jpg", np.full(4, index, np.float32), f"size={index}")
