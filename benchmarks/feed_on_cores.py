@@ -38,8 +38,11 @@ Layouts:
 For each layout: the marginal img/s between a small and a large run (start-up cancels) and the
 steady rate within the large run (`throughput.steady`), against cores x one core's decode rate
 and against every core decoding at once, a process each (less where cores share physical
-cores). Layouts alternate with the decode measurements, --repeats times; medians. JSON lines on
-stdout, also appended to $OUT/feed.jsonl where OUT is set.
+cores). Beside those, every core decoding at once in one process, a thread each, with no Beam
+around them (`every_thread`): against the processes, what the GIL between decoding threads
+costs; against it, `decode-only` shows what Beam's reading and per-element steps cost. Layouts
+alternate with the decode measurements, --repeats times; medians. JSON lines on stdout, also
+appended to $OUT/feed.jsonl where OUT is set.
 
 On a machine without internet access (Python 3.12 there), bring the wheels it lacks in an
 ignored folder, e.g.
@@ -77,6 +80,7 @@ from throughput import (  # noqa: E402
     ROOT,
     Rates,
     decode_every_core,
+    decode_every_thread,
     decode_per_core,
     jpeg_folders,
     marginal_rate,
@@ -276,16 +280,18 @@ def main() -> None:
         [ROOT, HERE, *filter(None, [os.environ.get("PYTHONPATH")])]
     )
     emit(stage="photos", small=args.small, large=args.large, size=args.size, cores=CORES)
-    one_core, every_core = [], []
+    one_core, every_core, every_thread = [], [], []
     rates: dict[str, list[Rates]] = {layout: [] for layout in layouts}
     for repeat in range(args.repeats):
         one_core.append(decode_per_core(paths[: max(200, CORES * 50)]))
         every_core.append(decode_every_core(paths[: CORES * 500]))
+        every_thread.append(decode_every_thread(paths[: CORES * 500]))
         emit(
             stage="decode",
             repeat=repeat,
             one_core=round(one_core[-1], 1),
             every_core=round(every_core[-1], 1),
+            every_thread=round(every_thread[-1], 1),
         )
         for layout in layouts:
             counts = (args.small, args.large)
@@ -312,7 +318,13 @@ def main() -> None:
             )
     capacity = CORES * statistics.median(one_core)
     together = statistics.median(every_core)
-    summary = {"cores_x_one_core": round(capacity, 1), "every_core": round(together, 1)}
+    threads = statistics.median(every_thread)
+    summary = {
+        "cores_x_one_core": round(capacity, 1),
+        "every_core": round(together, 1),
+        "every_thread": round(threads, 1),
+        "every_thread_ratio": round(threads / capacity, 3),
+    }
     for layout, values in rates.items():
         for kind in ("marginal", "steady"):
             if layout == DECODE_ONLY and kind == "steady":

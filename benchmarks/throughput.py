@@ -140,16 +140,22 @@ def measure_alone(model: str, batch_size: int, images: int, precision: str | Non
     return batches * batch_size / (time.perf_counter() - start)
 
 
+def read_all(paths: list[str]) -> list[bytes]:
+    """The bytes of every file, read before any decoding is timed."""
+    blobs = []
+    for path in paths:
+        with open(path, "rb") as handle:
+            blobs.append(handle.read())
+    return blobs
+
+
 def decode_per_core(paths: list[str]) -> float:
     """img/s of `decode_image` on one core, in a worker thread, where the job's workers decode
     (what a thread's memory costs can differ from the main thread's: benchmarks/decode.py
     --faults)."""
     from transforms.decode import decode_image
 
-    blobs = []
-    for path in paths:
-        with open(path, "rb") as handle:
-            blobs.append(handle.read())
+    blobs = read_all(paths)
     seconds: list[float] = []
 
     def decode_all() -> None:
@@ -191,6 +197,35 @@ def decode_every_core(paths: list[str]) -> float:
     return len(paths) / (max(ends_or_errors) - start)
 
 
+def decode_every_thread(paths: list[str]) -> float:
+    """img/s of `decode_image` in this process with a thread per core, each decoding its share
+    from bytes already read: beside `decode_every_core`, what the GIL between decoding threads
+    costs, with none of Beam's work around them."""
+    from transforms.decode import decode_image
+
+    cores = os.cpu_count() or 1
+    shares = [read_all(paths[i::cores]) for i in range(cores)]
+    decode_image(shares[0][0], 380)  # first-call costs, before the clock starts
+    ready, ends = threading.Barrier(cores + 1), []
+
+    def decode_share(blobs: list[bytes]) -> None:
+        ready.wait()
+        for blob in blobs:
+            decode_image(blob, 380)
+        ends.append(time.perf_counter())
+
+    workers = [threading.Thread(target=decode_share, args=(share,)) for share in shares]
+    for worker in workers:
+        worker.start()
+    ready.wait()
+    start = time.perf_counter()
+    for worker in workers:
+        worker.join()
+    if len(ends) < cores:
+        raise RuntimeError(f"decoding failed in {cores - len(ends)} threads (see above)")
+    return len(paths) / (max(ends) - start)
+
+
 def _decode_share(paths: list[str], ready, ends) -> None:
     """Decodes `paths` once every process is ready; puts its end time in `ends`, or its error
     (and breaks the barrier, so that no one waits for it)."""
@@ -198,10 +233,7 @@ def _decode_share(paths: list[str], ready, ends) -> None:
         sys.path.insert(0, ROOT)
         from transforms.decode import decode_image
 
-        blobs = []
-        for path in paths:
-            with open(path, "rb") as handle:
-                blobs.append(handle.read())
+        blobs = read_all(paths)
         decode_image(blobs[0], 380)  # imports and first-call costs, before the clock starts
         ready.wait()
         for blob in blobs:
