@@ -33,7 +33,9 @@ class _MisleadingBeamWarning(logging.Filter):
     `resource` sits in the same try block as a torch import) and then blames the platform."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "Resource module is not available" not in record.getMessage()
+        # The format string, not the message: formatting here would raise for a record whose
+        # arguments do not fit it, which logging itself only reports.
+        return "Resource module is not available" not in str(record.msg)
 
 
 def local_defaults(beam_args: Sequence[str]) -> list[str]:

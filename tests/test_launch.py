@@ -4,6 +4,7 @@ runs elsewhere."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 import pytest
@@ -125,3 +126,15 @@ def test_a_run_whose_counts_do_not_add_up_ends_in_an_error(tmp_path, capsys):
     assert "3 of 10 matched images are neither embedded, skipped nor failed" in message
     with open(tmp_path / "summary.json") as handle:
         assert json.load(handle)["matched"] == 10  # the summary is still written
+
+
+def test_the_log_filter_drops_beams_misleading_warning_and_never_raises():
+    from pipeline.run import _MisleadingBeamWarning
+
+    keep = _MisleadingBeamWarning()
+    beams = "Resource module is not available for current platform, memory usage cannot be fetched."
+    assert not keep.filter(logging.LogRecord("root", logging.WARNING, __file__, 1, beams, (), None))
+    # Arguments that do not fit their format: logging reports such a record where it writes it,
+    # and the filter must not turn it into an exception in the caller.
+    unfit = logging.LogRecord("pipeline", logging.INFO, __file__, 1, "%d images", (None,), None)
+    assert keep.filter(unfit)
