@@ -1,5 +1,5 @@
-"""Launching: the Flex Template's parameters, switches given values, and following a job that
-runs elsewhere."""
+"""Launching: the Flex Template's parameters, switches given values, following a job that runs
+elsewhere, and the filter the command puts on its log."""
 
 from __future__ import annotations
 
