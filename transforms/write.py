@@ -70,9 +70,12 @@ class _EncodeFn(beam.DoFn):
 
     def finish_bundle(self):
         if self._lines:
-            block = GlobalWindows.windowed_value("\n".join(self._lines))
-            self._lines = []
-            yield beam.pvalue.TaggedOutput(INDEX, block)
+            yield beam.pvalue.TaggedOutput(INDEX, GlobalWindows.windowed_value(self._block()))
+
+    def _block(self) -> str:
+        """The lines gathered so far, as one element; the next block starts empty."""
+        block, self._lines = "\n".join(self._lines), []
+        return block
 
     def process(self, embedding: Embedding):
         count("embedded")
@@ -89,8 +92,7 @@ class _EncodeFn(beam.DoFn):
         row = IndexRow(embedding.uri, embedding.fingerprint, embedded_at, self._run)
         self._lines.append(row.to_json())
         if len(self._lines) == INDEX_BLOCK:
-            yield beam.pvalue.TaggedOutput(INDEX, "\n".join(self._lines))
-            self._lines = []
+            yield beam.pvalue.TaggedOutput(INDEX, self._block())
 
 
 class _FailureJsonFn(beam.DoFn):
