@@ -1,5 +1,6 @@
 """A proxy between the job and the storage emulator: it records every request, and can answer
-some of them the way a busy Cloud Storage does (503, 429) or drop their connection.
+some of them the way a busy Cloud Storage does (503, 429) or drop their connection. Clients reach
+it as the emulator's address or as the HTTP proxy their environment names.
 
 Faults are chosen per request, not by chance: a request (method, path and query) is faulted on
 its first attempt when a hash of it falls in the chosen fraction, and passed through when it is
@@ -75,6 +76,13 @@ class Proxy:
         return Counter(request.fault for request in self.requests if request.fault)
 
 
+def origin_form(target: str) -> str:
+    """The path and query of a request's target: a client that takes this server for its HTTP
+    proxy names the whole URL."""
+    parts = urllib.parse.urlsplit(target)
+    return urllib.parse.urlunsplit(("", "", parts.path, parts.query, ""))
+
+
 def _handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -101,7 +109,7 @@ def _handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
                 return
             upstream = http.client.HTTPConnection(proxy.target.hostname, proxy.target.port)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-            upstream.request(self.command, self.path, body=body, headers=headers)
+            upstream.request(self.command, origin_form(self.path), body=body, headers=headers)
             response = upstream.getresponse()
             payload = response.read()
             upstream.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import threading
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -16,6 +17,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests import emulators, storage_proxy
 from tests.buckets import gcs, new_bucket, upload_folder
 from tests.job import MULTI_PROCESSING, read_embeddings, read_failures, read_summary, run_job
+from transforms import gcs as gcs_client
 from transforms.listing import ListFiles
 from transforms.records import METRICS_NAMESPACE
 
@@ -164,3 +166,56 @@ def test_storage_faults_are_retried_and_nothing_is_lost(storage, photo_folder, t
     assert (summary["matched"], summary["embedded"], summary["failed"]) == (len(images),) * 2 + (0,)
     # The job's own retries (listing and reading) are in its counters; the rest were Beam's.
     assert summary["storage_retries"] == len(faulted_reads)
+
+
+def test_the_session_reads_the_environment_once_and_keeps_what_it_says(monkeypatch):
+    import requests
+
+    from transforms.gcs import settle_environment
+
+    for name in ("http_proxy", "https_proxy", "no_proxy", "all_proxy", "REQUEST_METHOD"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/company-ca.pem")
+    session = requests.Session()
+    settle_environment(session, "https://storage.example")
+    assert session.proxies["https"] == "http://proxy.example:3128"
+    assert session.verify == "/etc/company-ca.pem"
+    assert session.trust_env is False
+    # What the environment says later no longer reaches the session.
+    monkeypatch.setenv("HTTPS_PROXY", "http://elsewhere.example:3128")
+    settings = session.merge_environment_settings("https://storage.example", {}, None, None, None)
+    assert settings["proxies"]["https"] == "http://proxy.example:3128"
+    # A host the environment exempts gets no proxy.
+    monkeypatch.setenv("NO_PROXY", "storage.example")
+    exempt = requests.Session()
+    settle_environment(exempt, "https://storage.example")
+    assert "https" not in exempt.proxies
+
+
+def read_and_settled(uri: str) -> tuple[bytes, bool]:
+    """The object as the job reads it, and whether this thread's client has stopped reading the
+    environment on each request."""
+    data = gcs_client.read_object(uri)
+    return data, gcs_client.client()._http.trust_env is False  # noqa: SLF001
+
+
+def test_reads_go_through_a_proxy_the_environment_names(storage):
+    """The job's client reads the proxy settings once, when it is made; a proxy named in the
+    environment still carries every request."""
+    bucket = new_bucket()
+    (uri,) = fill(bucket, ["through-a-proxy.jpg"])
+    read = []
+    no_proxy = dict.fromkeys(("no_proxy", "NO_PROXY"), "")
+    with (
+        storage_proxy.running(storage["STORAGE_EMULATOR_HOST"]) as (url, proxy),
+        emulators.environment(http_proxy=url, HTTP_PROXY=url, **no_proxy),
+    ):
+        # A thread of its own makes a client of its own, under this environment.
+        reader = threading.Thread(target=lambda: read.append(read_and_settled(uri)))
+        reader.start()
+        reader.join()
+    assert read == [(b"through-a-proxy.jpg", True)]
+    downloads = [request.path for request in proxy.requests if request.is_download]
+    assert downloads == [f"/download/storage/v1/b/{bucket}/o/through-a-proxy.jpg"]

@@ -1,0 +1,105 @@
+"""What reading an image from Cloud Storage costs the worker's CPU, against the storage emulator.
+
+    python benchmarks/storage_read.py [--objects 200] [--size 640x480] [--repeats 6]
+
+On Dataflow every image is read from gs://, in the worker thread that decodes it, through the
+storage client (transforms/gcs.py): its Python holds the GIL as decoding's does. This uploads
+JPEGs made from the samples to the emulator on 127.0.0.1 and measures the reading thread's own
+CPU per object (the emulator runs in a process of its own, so its work is not counted), for:
+  job       `gcs.read_object` with the job's client
+  as_built  the same request through a client as Beam builds it, whose session reads the
+            environment's proxy settings on every request
+Alternating, --repeats times; medians. Beside them, for scale: reading the same files from the
+local disk (`read_bytes`) and decoding them (`decode_image`), CPU per image. The emulator speaks
+HTTP without keeping connections open, so each read here also opens one; Cloud Storage keeps
+them open and adds TLS. JSON lines on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # the project, where it is not installed
+
+from feed_on_cores import IMAGE_SIZE, make_photos  # noqa: E402
+
+from tests import emulators  # noqa: E402
+from tests.buckets import new_bucket, upload_folder  # noqa: E402
+
+
+def cpu_per_call(function: Callable[[str], object], arguments: list[str]) -> float:
+    """Microseconds of this thread's CPU per call."""
+    start = time.thread_time()
+    for argument in arguments:
+        function(argument)
+    return (time.thread_time() - start) / len(arguments) * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--objects", type=int, default=200)
+    parser.add_argument("--size", default="640x480")
+    parser.add_argument("--repeats", type=int, default=6)
+    args = parser.parse_args()
+    width, height = (int(side) for side in args.size.split("x"))
+    work = tempfile.mkdtemp(prefix="storage-read-")
+    try:
+        folder = os.path.join(work, "photos")
+        paths = sorted(make_photos(folder, args.objects, width, height))
+        with emulators.cloud_storage(os.path.join(work, "emulator")):
+            from apache_beam.io.gcp.gcsio import GcsIO
+
+            from transforms import gcs
+            from transforms.decode import decode_image
+            from transforms.fs import read_bytes
+
+            uris = sorted(upload_folder(folder, new_bucket(), "photos"))
+            as_built = GcsIO().client
+
+            def read_as_built(uri: str) -> bytes:
+                bucket, name = gcs.split(uri)
+                return as_built.bucket(bucket).blob(name).download_as_bytes(retry=None)
+
+            blobs = [read_bytes(path) for path in paths]
+            # The same bytes either way; the first calls' costs stay out of the figures.
+            assert gcs.read_object(uris[0]) == read_as_built(uris[0]) == blobs[0]
+            ways = {
+                "job": lambda: cpu_per_call(gcs.read_object, uris),
+                "as_built": lambda: cpu_per_call(read_as_built, uris),
+                "local_read": lambda: cpu_per_call(read_bytes, paths),
+                "decode": lambda: cpu_per_call(lambda blob: decode_image(blob, IMAGE_SIZE), blobs),
+            }
+            figures: dict[str, list[float]] = {name: [] for name in ways}
+            for repeat in range(args.repeats):
+                names = list(ways) if repeat % 2 == 0 else [*list(ways)[1::-1], *list(ways)[2:]]
+                for name in names:
+                    figures[name].append(ways[name]())
+                emit(repeat=repeat, **{name: round(figures[name][-1], 1) for name in ways})
+        medians = {name: statistics.median(values) for name, values in figures.items()}
+        emit(
+            stage="medians",
+            repeats=args.repeats,
+            objects=len(uris),
+            **{f"{name}_us": round(value, 1) for name, value in medians.items()},
+            job_to_as_built=round(medians["job"] / medians["as_built"], 3),
+            job_to_decode=round(medians["job"] / medians["decode"], 3),
+        )
+    finally:
+        shutil.rmtree(work)
+
+
+def emit(**fields) -> None:
+    print(json.dumps(fields), flush=True)
+
+
+if __name__ == "__main__":
+    main()
