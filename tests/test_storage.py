@@ -1,5 +1,6 @@
 """Cloud Storage at scale, against the storage emulator: a glob listed in parallel, manifests
-that state their versions, and a server that fails some requests."""
+that state their versions, a server that fails some requests, and the proxy settings the
+client reads once."""
 
 from __future__ import annotations
 
