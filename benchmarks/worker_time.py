@@ -2,7 +2,7 @@
 work, and waiting.
 
     python benchmarks/worker_time.py [--images 1600] [--size 640x480] [--repeats 3]
-        [--layouts default,one-thread,bare:0,bare:300]
+        [--layouts default,one-thread,bare:0,bare:300] [--tree DIR ...]
 
 The command runs whole, as feed_on_cores.py runs it (listing, reading, decoding, RunInference
 with the job's handler and the zero-cost NumPy model, the writers), over JPEGs made from the
@@ -16,6 +16,10 @@ stragglers left out), per image:
   waiting     wall time in which the thread did not run, and of it `in_decode`, the part inside
               decode_image: Pillow hands back the GIL around its C calls and must take it again
               after each, while another thread may hold it
+  core_wait   of `waiting`, the time the thread was ready to run but had no core (the kernel's
+              run-queue wait, /proc/thread-self/schedstat; NaN where there is none), and
+              `core_wait_in_decode` the same inside decode_image. The rest of `waiting` is the
+              thread asleep: waiting for the GIL (the job's local files are read from memory)
 `decoding` is decode_cpu / wall, the share of a worker thread's time that decodes: against one
 core's decode rate, the layout feeds about that share of it (less where cores slow each other).
 Only layouts whose worker threads live in the command's own process can be stamped: `default`
@@ -24,7 +28,8 @@ thread per core in this process, each decoding its share from bytes read beforeh
 holding the GIL for US microseconds of its own CPU per image, in place of the job's work. Between
 `bare:0` and a few hundred microseconds, its `in_decode` shows what each microsecond of GIL-held
 work per image costs the other threads in waiting. Layouts alternate, --repeats times; medians
-of the threads' means. JSON lines on stdout.
+of the threads' means. Each --tree (a checkout of this project; default: this one) runs the
+stamped layouts with its own code, in turn. JSON lines on stdout.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import json
+import math
 import os
 import shutil
 import statistics
@@ -55,7 +61,32 @@ ENTRY = ("-c", "import worker_time; worker_time.stamped()")
 STAMPS_FILE = "WORKER_TIME_STAMPS"
 # A thread with fewer calls ran a leftover bundle, not the steady state.
 MIN_CALLS = 50
-FIGURES = ("wall", "decode_cpu", "other_cpu", "waiting", "in_decode")
+FIGURES = (
+    "wall",
+    "decode_cpu",
+    "other_cpu",
+    "waiting",
+    "in_decode",
+    "core_wait",
+    "core_wait_in_decode",
+)
+SCHEDSTAT = "/proc/thread-self/schedstat"
+_local = threading.local()
+
+
+def core_wait() -> float:
+    """Seconds this thread has been ready to run without a core; NaN where the kernel does not
+    say. The file stays open per thread: it names the thread that opened it."""
+    if not hasattr(_local, "schedstat"):
+        _local.schedstat = os.open(SCHEDSTAT, os.O_RDONLY) if os.path.exists(SCHEDSTAT) else None
+    if _local.schedstat is None:
+        return math.nan
+    return int(os.pread(_local.schedstat, 128, 0).split()[1]) / 1e9
+
+
+def stamp(thread: int, wall: float, cpu: float, waited: float) -> tuple[float, ...]:
+    """(thread, wall, CPU and core wait at a call's start, then at its end)."""
+    return (thread, wall, time.perf_counter(), cpu, time.thread_time(), waited, core_wait())
 
 
 def stamped() -> None:
@@ -63,16 +94,16 @@ def stamped() -> None:
     worker_time.stamped()' ARGS` with STAMPS_FILE in the environment."""
     from transforms import decode
 
-    stamps: list[tuple[int, float, float, float, float]] = []
+    stamps: list[tuple[float, ...]] = []
     decode_image = decode.decode_image
 
     def timed(*args, **kwargs):
-        wall, cpu = time.perf_counter(), time.thread_time()
+        wall, cpu, waited = time.perf_counter(), time.thread_time(), core_wait()
         try:
             return decode_image(*args, **kwargs)
         finally:
-            stamp = (threading.get_ident(), wall, time.perf_counter(), cpu, time.thread_time())
-            stamps.append(stamp)  # list.append is atomic under the GIL
+            # list.append is atomic under the GIL
+            stamps.append(stamp(threading.get_ident(), wall, cpu, waited))
 
     def save() -> None:
         with open(os.environ[STAMPS_FILE], "w") as handle:
@@ -83,7 +114,7 @@ def stamped() -> None:
     command()
 
 
-def bare(paths: list[str], held_us: float) -> list[tuple[int, float, float, float, float]]:
+def bare(paths: list[str], held_us: float) -> list[tuple[float, ...]]:
     """Stamps of decode_image with a thread per core in this process, each decoding its share
     from bytes already read, then holding the GIL for `held_us` microseconds of its CPU."""
     from transforms.decode import decode_image
@@ -92,15 +123,16 @@ def bare(paths: list[str], held_us: float) -> list[tuple[int, float, float, floa
     shares = [read_all(paths[i::cores]) for i in range(cores)]
     decode_image(shares[0][0], IMAGE_SIZE)  # first-call costs
     ready = threading.Barrier(cores)
-    stamps: list[tuple[int, float, float, float, float]] = []
+    stamps: list[tuple[float, ...]] = []
 
     def decode_share(blobs: list[bytes]) -> None:
         ready.wait()
         for blob in blobs:
-            wall, cpu = time.perf_counter(), time.thread_time()
+            wall, cpu, waited = time.perf_counter(), time.thread_time(), core_wait()
             decode_image(blob, IMAGE_SIZE)
-            end = time.thread_time()
-            stamps.append((threading.get_ident(), wall, time.perf_counter(), cpu, end))
+            call = stamp(threading.get_ident(), wall, cpu, waited)
+            stamps.append(call)
+            end = call[4]
             while time.thread_time() < end + held_us / 1e6:  # bytecode: the GIL stays held
                 pass
 
@@ -113,20 +145,26 @@ def bare(paths: list[str], held_us: float) -> list[tuple[int, float, float, floa
 
 
 def per_image(calls: list[list[float]]) -> dict[str, float]:
-    """One thread's calls, (thread, wall start, wall end, CPU start, CPU end) in order: the
-    microseconds per image of each figure over the middle 80% of them."""
+    """One thread's calls, (thread, wall start, wall end, CPU start, CPU end, core wait start,
+    core wait end) in order: the microseconds per image of each figure over the middle 80% of
+    them. Stamps of older checkouts lack the core waits: NaN."""
     middle = calls[len(calls) // 10 : len(calls) * 9 // 10]
     images = len(middle) - 1  # each call up to the next one's start
     span = middle[-1][1] - middle[0][1]
     cpu = middle[-1][3] - middle[0][3]
     decode_wall = sum(call[2] - call[1] for call in middle[:-1])
     decode_cpu = sum(call[4] - call[3] for call in middle[:-1])
+    timed = len(middle[0]) > 5
     figures = {
         "wall": span,
         "decode_cpu": decode_cpu,
         "other_cpu": cpu - decode_cpu,
         "waiting": span - cpu,
         "in_decode": decode_wall - decode_cpu,
+        "core_wait": middle[-1][5] - middle[0][5] if timed else math.nan,
+        "core_wait_in_decode": (
+            sum(call[6] - call[5] for call in middle[:-1]) if timed else math.nan
+        ),
     }
     return {name: value / images * 1e6 for name, value in figures.items()}
 
@@ -149,7 +187,8 @@ def thread_means(stamps: list[list[float]]) -> dict[str, float]:
     return means
 
 
-def run(layout: str, folder: str, work: str) -> dict[str, float]:
+def run(layout: str, folder: str, work: str, tree: str = ROOT) -> dict[str, float]:
+    """The stamped command in `layout`, with the code of the checkout `tree`."""
     stamps = os.path.join(work, "stamps.json")
     model = os.path.join(work, "model")  # named in the outputs; never read
     os.makedirs(model, exist_ok=True)
@@ -162,8 +201,9 @@ def run(layout: str, folder: str, work: str) -> dict[str, float]:
         *flags,
     ]
     env = dict(os.environ, **{STAMPS_FILE: stamps})
-    env["PYTHONPATH"] = os.pathsep.join([ROOT, HERE, *filter(None, [env.get("PYTHONPATH")])])
-    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
+    benchmarks = os.path.join(tree, "benchmarks")
+    env["PYTHONPATH"] = os.pathsep.join([tree, benchmarks, *filter(None, [env.get("PYTHONPATH")])])
+    done = subprocess.run(argv, cwd=tree, env=env, capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"{layout} failed:\n{done.stderr[-3000:]}")
     with open(stamps) as handle:
@@ -176,7 +216,9 @@ def main() -> None:
     parser.add_argument("--size", default="640x480")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--layouts", default=",".join(DEFAULT_LAYOUTS))
+    parser.add_argument("--tree", action="append", default=None, help="default: this checkout")
     args = parser.parse_args()
+    trees = [os.path.abspath(tree) for tree in args.tree or [ROOT]]
     layouts = args.layouts.split(",")
     for layout in layouts:
         if layout not in STAMPED and not held_us(layout) >= 0:
@@ -186,18 +228,28 @@ def main() -> None:
     try:
         folder = os.path.join(work, "photos")
         paths = make_photos(folder, args.images, width, height)
-        results: dict[str, list[dict[str, float]]] = {layout: [] for layout in layouts}
+        # (layout, tree): a stamped layout once per checkout; a bare one has no checkout.
+        runs = [
+            (layout, tree if layout in STAMPED else "")
+            for layout in layouts
+            for tree in (trees if layout in STAMPED else [""])
+        ]
+        results: dict[tuple[str, str], list[dict[str, float]]] = {key: [] for key in runs}
         for repeat in range(args.repeats):
-            for layout in layouts:
-                if layout in STAMPED:
-                    means = run(layout, folder, work)
+            for layout, tree in runs:
+                if tree:
+                    means = run(layout, folder, work, tree)
                 else:
                     means = thread_means(bare(paths, held_us(layout)))
-                results[layout].append(means)
-                emit(repeat=repeat, layout=layout, **rounded(means))
-        for layout, runs in results.items():
-            medians = {name: statistics.median(means[name] for means in runs) for name in runs[0]}
-            emit(stage="medians", layout=layout, repeats=args.repeats, **rounded(medians))
+                results[(layout, tree)].append(means)
+                emit(repeat=repeat, layout=layout, tree=tree, **rounded(means))
+        for (layout, tree), figures in results.items():
+            medians = {
+                name: statistics.median(means[name] for means in figures) for name in figures[0]
+            }
+            emit(
+                stage="medians", layout=layout, tree=tree, repeats=args.repeats, **rounded(medians)
+            )
     finally:
         shutil.rmtree(work)
 

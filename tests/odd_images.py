@@ -111,10 +111,13 @@ def decompression_bomb(width: int = 20_000, height: int = 20_000) -> bytes:
 def broken_files() -> dict[str, tuple[bytes, str]]:
     jpeg = _save(_photo(), "JPEG", quality=90)
     png = _save(_photo(), "PNG")
+    # Larger than the blocks Pillow reads at a time: the decoder gets it whole (decode_image).
+    large = _save(_photo(3000, 2000), "JPEG", quality=90)
     return {
         "empty.jpg": (b"", "empty_file"),
         "truncated.jpg": (jpeg[: len(jpeg) // 2], "truncated"),
         "truncated.png": (png[: len(png) // 2], "truncated"),
+        "truncated-large.jpg": (large[: len(large) // 2], "truncated"),
         "text.jpg": (b"Not a picture, only words in a file named like one.\n", "not_an_image"),
         "random.bin": (
             np.random.default_rng(7).integers(0, 256, 8192, dtype=np.uint8).tobytes(),

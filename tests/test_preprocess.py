@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
+from PIL import Image, ImageFile
 
 from tests import photos
 from tests.photos import EXIF_ORIENTATION
@@ -117,6 +117,31 @@ def test_large_jpeg_decodes_scaled_down_but_equal_up_to_resize_noise(orientation
     got = decode_image(data, 380)
     expected = reference_eval(np.rot90(tf.io.decode_jpeg(data).numpy(), -turns), 380)
     assert np.abs(got / 255.0 - expected / 255.0).mean() < 0.01
+
+
+def test_a_jpeg_reaches_its_decoder_in_one_call(monkeypatch):
+    """Pillow hands the GIL back around each decoder call and feeds it 64 KiB a call; a photo
+    many times that size still costs one call."""
+    calls = []
+    make_decoder = Image._getdecoder
+
+    class Counted:
+        def __init__(self, decoder):
+            self._decoder = decoder
+
+        def decode(self, data: bytes):
+            calls.append(len(data))
+            return self._decoder.decode(data)
+
+        def __getattr__(self, name: str):
+            return getattr(self._decoder, name)
+
+    big = np.asarray(Image.fromarray(photos.photos()["china"]).resize((3000, 2000)))
+    data = encode(big, "JPEG", quality=92)
+    assert len(data) > 4 * ImageFile.MAXBLOCK
+    monkeypatch.setattr(Image, "_getdecoder", lambda *args: Counted(make_decoder(*args)))
+    assert decode_image(data, 380).shape == (380, 380, 3)
+    assert len(calls) == 1
 
 
 def test_text_named_jpg_is_an_error_that_says_so():
