@@ -6,9 +6,11 @@ On Dataflow every image is read from gs://, in the worker thread that decodes it
 storage client (transforms/gcs.py): its Python holds the GIL as decoding's does. This uploads
 JPEGs made from the samples to the emulator on 127.0.0.1 and measures the reading thread's own
 CPU per object (the emulator runs in a process of its own, so its work is not counted), for:
-  job       `gcs.read_object` with the job's client
-  as_built  the same request through a client as Beam builds it, whose session reads the
-            environment's proxy settings on every request
+  job       `gcs.read_object` with the job's client, the body read in one piece
+  chunked   the same request and client, the body read in the client's 8 KiB chunks, as the job
+            read it before
+  as_built  the request as `chunked`, through a client as Beam builds it, whose session reads
+            the environment's proxy settings on every request
 Alternating, --repeats times; medians. Beside them, for scale: reading the same files from the
 local disk (`read_bytes`) and decoding them (`decode_image`), CPU per image. The emulator speaks
 HTTP without keeping connections open, so each read here also opens one; Cloud Storage keeps
@@ -65,24 +67,31 @@ def main() -> None:
             uris = sorted(upload_folder(folder, new_bucket(), "photos"))
             as_built = GcsIO().client
 
-            def read_as_built(uri: str) -> bytes:
+            def read_chunked(uri: str, client=None) -> bytes:
                 bucket, name = gcs.split(uri)
-                return as_built.bucket(bucket).blob(name).download_as_bytes(retry=None)
+                blob = (client or gcs.client()).bucket(bucket).blob(name)
+                return blob.download_as_bytes(retry=None)
+
+            def read_as_built(uri: str) -> bytes:
+                return read_chunked(uri, as_built)
 
             blobs = [read_bytes(path) for path in paths]
             # The same bytes either way; the first calls' costs stay out of the figures.
             assert gcs.read_object(uris[0]) == read_as_built(uris[0]) == blobs[0]
+            assert read_chunked(uris[0]) == blobs[0]
             ways = {
                 "job": lambda: cpu_per_call(gcs.read_object, uris),
+                "chunked": lambda: cpu_per_call(read_chunked, uris),
                 "as_built": lambda: cpu_per_call(read_as_built, uris),
                 "local_read": lambda: cpu_per_call(read_bytes, paths),
                 "decode": lambda: cpu_per_call(lambda blob: decode_image(blob, IMAGE_SIZE), blobs),
             }
             figures: dict[str, list[float]] = {name: [] for name in ways}
             for repeat in range(args.repeats):
-                # The two clients swap places every repeat; the references for scale follow.
-                clients = ["job", "as_built"] if repeat % 2 == 0 else ["as_built", "job"]
-                for name in [*clients, "local_read", "decode"]:
+                # The three reads turn in order every repeat; the references for scale follow.
+                reads = ["job", "chunked", "as_built"]
+                order = reads[repeat % 3 :] + reads[: repeat % 3]
+                for name in [*order, "local_read", "decode"]:
                     figures[name].append(ways[name]())
                 emit(repeat=repeat, **{name: round(figures[name][-1], 1) for name in ways})
         medians = {name: statistics.median(values) for name, values in figures.items()}
@@ -91,6 +100,7 @@ def main() -> None:
             repeats=args.repeats,
             objects=len(uris),
             **{f"{name}_us": round(value, 1) for name, value in medians.items()},
+            job_to_chunked=round(medians["job"] / medians["chunked"], 3),
             job_to_as_built=round(medians["job"] / medians["as_built"], 3),
             job_to_decode=round(medians["job"] / medians["decode"], 3),
         )

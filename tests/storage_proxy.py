@@ -1,6 +1,7 @@
 """A proxy between the job and the storage emulator: it records every request, and can answer
-some of them the way a busy Cloud Storage does (503, 429) or drop their connection. Clients reach
-it as the emulator's address or as the HTTP proxy their environment names.
+some of them the way a busy Cloud Storage does (503, 429), drop their connection, or cut a
+download short (the whole object's length promised, half of it sent, the connection closed).
+Clients reach it as the emulator's address or as the HTTP proxy their environment names.
 
 Faults are chosen per request, not by chance: a request (method, path and query) is faulted on
 its first attempt when a hash of it falls in the chosen fraction, and passed through when it is
@@ -20,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import NamedTuple
 
 FAULTS = ("503", "429", "drop")
+SHORT = "short"
+DOWNLOAD_FAULTS = (*FAULTS, SHORT)
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "host"}
 
 
@@ -38,11 +41,15 @@ class Request(NamedTuple):
 
     @property
     def is_download(self) -> bool:
-        return self.method == "GET" and self.query.get("alt") == ["media"]
+        return is_download(self.method, self.query)
 
     @property
     def is_listing(self) -> bool:
         return self.method == "GET" and self.path.rstrip("/").endswith("/o")
+
+
+def is_download(method: str, query: dict[str, list[str]]) -> bool:
+    return method == "GET" and query.get("alt") == ["media"]
 
 
 class Proxy:
@@ -64,7 +71,9 @@ class Proxy:
         digest = zlib.crc32(key.encode())
         if (digest % 1000) >= self.fault_fraction * 1000:
             return None
-        return FAULTS[(digest // 1000) % len(FAULTS)]
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+        kinds = DOWNLOAD_FAULTS if is_download(method, query) else FAULTS
+        return kinds[(digest // 1000) % len(kinds)]
 
     def record(self, method: str, url: str, fault: str | None) -> None:
         parts = urllib.parse.urlsplit(url)
@@ -99,7 +108,7 @@ def _handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.close()
                 return
-            if fault:
+            if fault and fault != SHORT:
                 payload = b'{"error": {"code": %s, "message": "injected"}}' % fault.encode()
                 self.send_response(int(fault))
                 self.send_header("Content-Type", "application/json")
@@ -119,6 +128,12 @@ def _handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
                     self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
+            if fault == SHORT:
+                self.wfile.write(payload[: len(payload) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.close()
+                return
             self.wfile.write(payload)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward  # noqa: N815 - the API's names

@@ -146,12 +146,12 @@ def test_storage_faults_are_retried_and_nothing_is_lost(storage, photo_folder, t
     for part in ("a", "b/c", "b/d", "e/f/g"):
         images += upload_folder(folder, bucket, f"photos/{part}", names=list(expected))
     output = str(tmp_path / "out")
-    # Half of all first attempts fail: 503, 429 or a dropped connection.
+    # Half of all first attempts fail: 503, 429, a dropped connection, or a download cut short.
     with proxied(storage, fault_fraction=0.5) as proxy:
         args = ["--input", f"gs://{bucket}/photos", "--output", output, *MULTI_PROCESSING]
         assert run_job(*args, "--model_handle", tiny_tf2) == 0
     faults = proxy.faults()
-    assert set(faults) == set(storage_proxy.FAULTS), faults
+    assert set(faults) == set(storage_proxy.DOWNLOAD_FAULTS), faults
     # The job's own listings ask for pages of 1000; the check before launch lists through Beam's
     # filesystem, which retries on its own and counts nothing.
     faulted_reads = [
