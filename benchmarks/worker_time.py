@@ -29,7 +29,8 @@ holding the GIL for US microseconds of its own CPU per image, in place of the jo
 `bare:0` and a few hundred microseconds, its `in_decode` shows what each microsecond of GIL-held
 work per image costs the other threads in waiting. Layouts alternate, --repeats times; medians
 of the threads' means. Each --tree (a checkout of this project; default: this one) runs the
-stamped layouts with its own code, in turn. JSON lines on stdout.
+stamped layouts with its own code, in turn, this benchmark included: copy this file into an
+older checkout so that both stamp alike. JSON lines on stdout.
 """
 
 from __future__ import annotations
