@@ -173,8 +173,8 @@ def per_image(calls: list[list[float]]) -> dict[str, float]:
 def thread_means(stamps: list[list[float]]) -> dict[str, float]:
     """The mean over the worker threads that decoded at least MIN_CALLS images."""
     threads: dict[int, list[list[float]]] = {}
-    for stamp in stamps:
-        threads.setdefault(int(stamp[0]), []).append(stamp)
+    for call in stamps:
+        threads.setdefault(int(call[0]), []).append(call)
     figures = [
         per_image(sorted(calls, key=lambda call: call[1]))
         for calls in threads.values()

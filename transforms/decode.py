@@ -45,12 +45,6 @@ def keep_freed_blocks() -> None:
 
 keep_freed_blocks()
 
-# Pillow feeds a decoder 64 KiB at a time and hands the GIL back around each call, so a 4 MB
-# photo took it back about 60 times, each time waiting for any other thread that held it
-# meanwhile. decode_image gives the decoder the whole file in one call (its bytes are in memory
-# already): with two worker threads over 3000x2000 JPEGs (570 KB), the wait inside decode_image
-# fell from 341 to 171 us per image (benchmarks/worker_time.py --tree, medians of 6).
-
 EXIF_ORIENTATION = 0x0112
 # Orientations whose upright image swaps width and height.
 TRANSPOSED = frozenset({5, 6, 7, 8})
@@ -89,7 +83,12 @@ def decode_image(
             f"not an image in any format Pillow reads ({len(data)} bytes)"
         ) from None
     with image:
-        image.decodermaxblock = max(len(data), image.decodermaxblock)  # one decoder call
+        # Pillow feeds a decoder 64 KiB a call and hands the GIL back around each call, so a
+        # 4 MB photo took it back about 60 times, each time waiting for any thread that held it
+        # meanwhile. The whole file in one call instead (its bytes are in memory already): with
+        # two worker threads over 3000x2000 JPEGs (570 KB), the wait inside decode_image fell
+        # from 341 to 171 us per image (benchmarks/worker_time.py --tree, medians of 6).
+        image.decodermaxblock = max(len(data), image.decodermaxblock)
         width, height = image.size
         if width * height > max_pixels:
             raise PixelBudgetError(
