@@ -15,7 +15,7 @@ from PIL import Image
 from tests import odd_images
 from tests.job import read_embeddings, read_failures, read_summary, run_job
 from tests.recipe import reference_eval
-from transforms import reasons
+from transforms import fs, reasons
 from transforms.color import to_rgb
 from transforms.decode import decode_image, decode_or_failure
 from transforms.fs import is_transient, read_bytes
@@ -138,6 +138,26 @@ def test_transient_read_errors_are_retried_and_permanent_ones_are_not():
     with pytest.raises(google_errors.NotFound):
         read_bytes("flaky://b/missing")
     assert FlakyFileSystem.opened["flaky://b/missing"] == 1
+
+
+def test_local_files_are_read_whole_whatever_each_read_returns(tmp_path, monkeypatch):
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(os.urandom(300_000))
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    assert read_bytes(str(photo)) == photo.read_bytes()
+    assert read_bytes(str(empty)) == b""
+    with pytest.raises(IsADirectoryError, match=str(tmp_path)):
+        fs.read_local(str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="gone.jpg"):
+        fs.read_local(str(tmp_path / "gone.jpg"))
+    if os.path.exists("/proc/self/cmdline"):  # a file whose size says 0
+        with open("/proc/self/cmdline", "rb") as handle:
+            assert fs.read_local("/proc/self/cmdline") == handle.read()
+    # Reads that return less than asked (as network filesystems may) are read on to the end.
+    read = os.read
+    monkeypatch.setattr(os, "read", lambda fd, size: read(fd, min(size, 7_000)))
+    assert fs.read_local(str(photo)) == photo.read_bytes()
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,13 @@
 """Byte-for-byte file access on any Beam filesystem, with retries for transient errors; gs://
-objects are read through the storage client, in one request each (transforms/gcs.py)."""
+objects are read through the storage client, in one request each (transforms/gcs.py), and local
+files with the fewest system calls."""
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import stat
 from typing import BinaryIO
 
 from apache_beam.io.filesystem import CompressionTypes
@@ -69,5 +73,30 @@ def read_bytes(uri: str) -> bytes:
     `storage_retries`), others raised."""
     if gcs.is_gcs(uri):
         return gcs.read_object(uri)
+    if FileSystems.get_scheme(uri) is None:
+        return read_local(uri)
     with open_raw(uri) as handle:
         return handle.read()
+
+
+def read_local(path: str) -> bytes:
+    """A local file in four system calls (open, fstat, read, close), where Python's buffered
+    file takes nine; each hands the GIL back and takes it again, waiting for any thread that
+    holds it meanwhile (29 against 14 us of CPU per 72 KB file alone; in the command, 90 us less
+    of a worker thread's time per image: benchmarks/worker_time.py --tree)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        status = os.fstat(fd)
+        if stat.S_ISDIR(status.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        data = os.read(fd, status.st_size + 1)
+        if len(data) == status.st_size:
+            return data
+        # A short read, a file that grew since fstat, or one that gives no size (as some special
+        # files do): read on to the end.
+        parts = [data]
+        while part := os.read(fd, 2**20):
+            parts.append(part)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
