@@ -82,8 +82,9 @@ def read_bytes(uri: str) -> bytes:
 def read_local(path: str) -> bytes:
     """A local file in four system calls (open, fstat, read, close), where Python's buffered
     file takes nine; each hands the GIL back and takes it again, waiting for any thread that
-    holds it meanwhile (29 against 14 us of CPU per 72 KB file alone; in the command, 90 us less
-    of a worker thread's time per image: benchmarks/worker_time.py --tree)."""
+    holds it meanwhile. In the command over 640x480 JPEGs, a worker thread's own work beyond
+    decoding fell from 484 to 444 us per image and its decoding share rose from 0.863 to 0.874
+    (benchmarks/worker_time.py --tree, medians of 6)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     try:
         status = os.fstat(fd)
