@@ -1,6 +1,7 @@
 """A proxy between the job and the storage emulator: it records every request, and can answer
-some of them the way a busy Cloud Storage does (503, 429), drop their connection, or cut a
-download short (the whole object's length promised, half of it sent, the connection closed).
+some of them the way a busy Cloud Storage does (503, 429), drop their connection, cut a
+download short (the whole object's length promised, half of it sent, the connection closed), or
+damage a download in flight (one byte of the body changed, the checksum header as it was).
 Clients reach it as the emulator's address or as the HTTP proxy their environment names.
 
 Faults are chosen per request, not by chance: a request (method, path and query) is faulted on
@@ -22,7 +23,8 @@ from typing import NamedTuple
 
 FAULTS = ("503", "429", "drop")
 SHORT = "short"
-DOWNLOAD_FAULTS = (*FAULTS, SHORT)
+CORRUPT = "corrupt"
+DOWNLOAD_FAULTS = (*FAULTS, SHORT, CORRUPT)
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "host"}
 
 
@@ -108,7 +110,7 @@ def _handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.close()
                 return
-            if fault and fault != SHORT:
+            if fault in FAULTS:
                 payload = b'{"error": {"code": %s, "message": "injected"}}' % fault.encode()
                 self.send_response(int(fault))
                 self.send_header("Content-Type", "application/json")
@@ -134,6 +136,9 @@ def _handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.close()
                 return
+            if fault == CORRUPT and payload:
+                middle = len(payload) // 2
+                payload = payload[:middle] + bytes([payload[middle] ^ 0xFF]) + payload[middle + 1 :]
             self.wfile.write(payload)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward  # noqa: N815 - the API's names

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from apache_beam.io.filesystem import FileSystem
 from google.api_core import exceptions as google_errors
+from google.cloud.storage.exceptions import DataCorruption
 from PIL import Image
 
 from tests import odd_images
@@ -168,6 +169,7 @@ def test_local_files_are_read_whole_whatever_each_read_returns(tmp_path, monkeyp
         (google_errors.TooManyRequests("429"), True),
         (ConnectionResetError("reset by peer"), True),
         (TimeoutError("timed out"), True),
+        (DataCorruption(None, "Checksum mismatch while downloading"), True),
         (google_errors.NotFound("404"), False),
         (google_errors.Forbidden("403"), False),
         (FileNotFoundError("gone"), False),

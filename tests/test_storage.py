@@ -146,7 +146,8 @@ def test_storage_faults_are_retried_and_nothing_is_lost(storage, photo_folder, t
     for part in ("a", "b/c", "b/d", "e/f/g"):
         images += upload_folder(folder, bucket, f"photos/{part}", names=list(expected))
     output = str(tmp_path / "out")
-    # Half of all first attempts fail: 503, 429, a dropped connection, or a download cut short.
+    # Half of all first attempts fail: 503, 429, a dropped connection, a download cut short or
+    # one damaged in flight.
     with proxied(storage, fault_fraction=0.5) as proxy:
         args = ["--input", f"gs://{bucket}/photos", "--output", output, *MULTI_PROCESSING]
         assert run_job(*args, "--model_handle", tiny_tf2) == 0

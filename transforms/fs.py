@@ -24,7 +24,7 @@ FIRST_RETRY_DELAY_SECONDS = 1.0
 
 # Exception classes (matched anywhere in an exception's class hierarchy, by name, so that no
 # client library has to be imported here) that say "try again": server errors (5xx), throttling
-# (429), request timeouts (408), dropped or timed-out connections.
+# (429), request timeouts (408), dropped or timed-out connections, damaged downloads.
 _TRANSIENT = frozenset(
     {
         "ServerError",  # google.api_core: every 5xx
@@ -37,6 +37,9 @@ _TRANSIENT = frozenset(
         "ProtocolError",  # urllib3
         "IncompleteRead",
         "RemoteDisconnected",
+        # A download whose bytes do not match the checksum the store sent with them: damaged in
+        # flight, since Cloud Storage checks every object's checksum when it is written.
+        "DataCorruption",
     }
 )
 
