@@ -110,7 +110,7 @@ def _handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.close()
                 return
-            if fault in FAULTS:
+            if fault in FAULTS:  # 503 or 429: a dropped connection has returned above
                 payload = b'{"error": {"code": %s, "message": "injected"}}' % fault.encode()
                 self.send_response(int(fault))
                 self.send_header("Content-Type", "application/json")
