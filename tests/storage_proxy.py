@@ -6,7 +6,9 @@ Clients reach it as the emulator's address or as the HTTP proxy their environmen
 
 Faults are chosen per request, not by chance: a request (method, path and query) is faulted on
 its first attempt when a hash of it falls in the chosen fraction, and passed through when it is
-tried again. Every request therefore succeeds once retried, and each run faults the same ones.
+tried again. Every request therefore succeeds once retried. The kinds of fault take turns,
+downloads' and other requests' each in their own rotation, so every kind occurs once as many
+requests of its rotation are faulted as it has kinds.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class Proxy:
         self.faulted_paths = faulted_paths
         self.requests: list[Request] = []
         self._attempts: Counter[str] = Counter()
+        self._turns: Counter[bool] = Counter()  # faults so far, by whether they were downloads
         self._lock = threading.Lock()
 
     def choose_fault(self, method: str, url: str) -> str | None:
@@ -74,8 +77,12 @@ class Proxy:
         if (digest % 1000) >= self.fault_fraction * 1000:
             return None
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
-        kinds = DOWNLOAD_FAULTS if is_download(method, query) else FAULTS
-        return kinds[(digest // 1000) % len(kinds)]
+        download = is_download(method, query)
+        kinds = DOWNLOAD_FAULTS if download else FAULTS
+        with self._lock:
+            turn = self._turns[download]
+            self._turns[download] += 1
+        return kinds[turn % len(kinds)]
 
     def record(self, method: str, url: str, fault: str | None) -> None:
         parts = urllib.parse.urlsplit(url)
