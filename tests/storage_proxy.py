@@ -4,6 +4,11 @@ download short (the whole object's length promised, half of it sent, the connect
 damage a download in flight (one byte of the body changed, the checksum header as it was).
 Clients reach it as the emulator's address or as the HTTP proxy their environment names.
 
+It can also serve an object as Cloud Storage serves one stored gzip-encoded, which the emulator
+does not: to a client that accepts gzip, the stored bytes with `Content-Encoding: gzip`; to one
+that does not, the bytes decompressed. The checksum header describes the stored bytes either way.
+And it can refuse the bearer tokens it is told to, as Cloud Storage refuses a revoked one (401).
+
 Faults are chosen per request, not by chance: a request (method, path and query) is faulted on
 its first attempt when a hash of it falls in the chosen fraction, and passed through when it is
 tried again. Every request therefore succeeds once retried. The kinds of fault take turns,
@@ -14,6 +19,7 @@ requests of its rotation are faulted as it has kinds.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import http.client
 import threading
 import urllib.parse
@@ -62,6 +68,10 @@ class Proxy:
         self.fault_fraction = fault_fraction
         self.faulted_paths = faulted_paths
         self.requests: list[Request] = []
+        # Download paths (as requested, before the query) of objects stored gzip-encoded.
+        self.gzip_stored: set[str] = set()
+        # Bearer tokens answered 401, as Cloud Storage answers one revoked or expired.
+        self.refused_tokens: set[str] = set()
         self._attempts: Counter[str] = Counter()
         self._turns: Counter[bool] = Counter()  # faults so far, by whether they were downloads
         self._lock = threading.Lock()
@@ -101,6 +111,15 @@ def origin_form(target: str) -> str:
     return urllib.parse.urlunsplit(("", "", parts.path, parts.query, ""))
 
 
+def as_gzip_stored(stored: bytes, accept_encoding: str) -> tuple[bytes, dict[str, str]]:
+    """The body and the added headers with which Cloud Storage serves an object stored
+    gzip-encoded: as stored to a client that accepts gzip, else decompressed."""
+    headers = {"x-goog-stored-content-encoding": "gzip"}
+    if "gzip" in accept_encoding:
+        return stored, {**headers, "Content-Encoding": "gzip"}
+    return gzip.decompress(stored), headers
+
+
 def _handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -118,12 +137,11 @@ def _handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
                 self.connection.close()
                 return
             if fault in FAULTS:  # 503 or 429: a dropped connection has returned above
-                payload = b'{"error": {"code": %s, "message": "injected"}}' % fault.encode()
-                self.send_response(int(fault))
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self._answer_error(int(fault), "injected")
+                return
+            token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            if token in proxy.refused_tokens:
+                self._answer_error(401, "Invalid Credentials")
                 return
             upstream = http.client.HTTPConnection(proxy.target.hostname, proxy.target.port)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
@@ -131,8 +149,12 @@ def _handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
             response = upstream.getresponse()
             payload = response.read()
             upstream.close()
+            extra: dict[str, str] = {}
+            if urllib.parse.urlsplit(self.path).path in proxy.gzip_stored:
+                accepted = self.headers.get("Accept-Encoding", "")
+                payload, extra = as_gzip_stored(payload, accepted)
             self.send_response(response.status, response.reason)
-            for name, value in response.getheaders():
+            for name, value in [*response.getheaders(), *extra.items()]:
                 if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
                     self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
@@ -146,6 +168,14 @@ def _handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
             if fault == CORRUPT and payload:
                 middle = len(payload) // 2
                 payload = payload[:middle] + bytes([payload[middle] ^ 0xFF]) + payload[middle + 1 :]
+            self.wfile.write(payload)
+
+        def _answer_error(self, status: int, message: str) -> None:
+            payload = b'{"error": {"code": %d, "message": "%s"}}' % (status, message.encode())
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
             self.wfile.write(payload)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward  # noqa: N815 - the API's names

@@ -1,6 +1,7 @@
 """Cloud Storage through its own client, where Beam's filesystem falls short: listing one level
 or one prefix page by page with each object's generation, and reading an object in one request
-(Beam's `open` asks for the object's metadata first).
+(Beam's `open` asks for the object's metadata first), with the client's credentials and settings
+over a leaner transport (transforms/gcs_read.py).
 
 The client is the one Beam's GCS filesystem builds (same credentials, same project), one per
 thread and endpoint: `STORAGE_EMULATOR_HOST`, which the client library honours, picks another
@@ -16,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from transforms import fingerprint
+from transforms import fingerprint, gcs_read
 from transforms.counters import count
 from transforms.records import MatchedFile
 
@@ -118,12 +119,32 @@ def list_level(bucket: str, prefix: str, recursive: bool) -> Iterator[MatchedFil
             yield from sorted(page.prefixes)
 
 
+def reader() -> gcs_read.ObjectReader | None:
+    """This thread's object reader for the configured endpoint (transforms/gcs_read.py), or None
+    where the client's session needs its own transport."""
+    endpoint = os.environ.get("STORAGE_EMULATOR_HOST", "")
+    readers = _local.__dict__.setdefault("readers", {})
+    if endpoint not in readers:
+        readers[endpoint] = gcs_read.for_client(client())
+    return readers[endpoint]
+
+
 def read_object(uri: str) -> bytes:
-    """The whole object, in one request, its body read in one piece; errors are raised for the
-    caller to retry or report. The client would otherwise read the body 8 KiB at a time, each
-    piece a round of Python that hands the GIL back and takes it again: 1.34 instead of 2.20 ms
-    of CPU per 570 KB object on the emulator (benchmarks/storage_read.py). Its checksum is
-    checked all the same, and a body cut short raises."""
+    """The whole object, in one request; errors are raised for the caller to retry or report.
+    Sent through urllib3 with the client's credentials and settings where it can be
+    (transforms/gcs_read.py), else through the client. The checksum is checked either way, and
+    a body cut short raises."""
     bucket, name = split(uri)
+    lean = reader()
+    if lean is not None:
+        return lean.read(bucket, name)
+    return read_through_client(bucket, name)
+
+
+def read_through_client(bucket: str, name: str) -> bytes:
+    """The object through this thread's client, its body read in one piece: the client would
+    read it 8 KiB at a time, each piece a round of Python that hands the GIL back and takes it
+    again (1.34 instead of 2.20 ms of CPU per 570 KB object on the emulator,
+    benchmarks/storage_read.py)."""
     blob = client().bucket(bucket).blob(name)
     return blob.download_as_bytes(retry=None, single_shot_download=True)
