@@ -2,8 +2,9 @@
 
     python benchmarks/storage_read.py [--objects 200] [--size 640x480] [--repeats 6] [--gil]
 
-On Dataflow every image is read from gs://, in the worker thread that decodes it, through the
-storage client (transforms/gcs.py): its Python holds the GIL as decoding's does. This uploads
+On Dataflow every image is read from gs://, in the worker thread that decodes it, with the
+storage client's credentials and settings (transforms/gcs.py): the read's Python holds the GIL
+as decoding's does. This uploads
 JPEGs made from the samples to the emulator on 127.0.0.1 and measures the reading thread's own
 CPU per object (the emulator runs in a process of its own, so its work is not counted), for:
   job       `gcs.read_object`: one GET through urllib3 with the client's credentials and
