@@ -22,11 +22,13 @@ TEST = [
     "scikit-image==0.26.0",
     "scikit-learn==1.9.1",
     # Cloud Storage and BigQuery protocol emulators for tests/test_cloud.py. bqemulator loads
-    # DuckDB's spatial extension at start: pinned with its wheel so nothing is downloaded.
+    # DuckDB's spatial extension at start, and its avro extension to load Avro files: pinned
+    # with their wheels so nothing is downloaded.
     "gcp-storage-emulator==2026.7.19",
     "bqemulator==1.4.0",
     "duckdb==1.5.5",
     "duckdb-extension-spatial==1.5.5",
+    "duckdb-extension-avro==1.5.5",
     # Drives the system's Chromium (Debian's `chromium`, which .ci/run installs) for the report
     # page's browser test; it downloads no browser of its own.
     "playwright==1.65.2",

@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Iterator
 
 PROJECT = "test"
-# The spatial extension bqemulator loads at start, shipped in a wheel instead of downloaded.
+# DuckDB's extensions that bqemulator needs, shipped in wheels instead of downloaded.
 DUCKDB_VERSION = "v1.5.5"
 
 # What an application-default credentials file needs to look like for google.auth to accept it
@@ -76,20 +76,20 @@ def _binary(name: str) -> str:
     return os.path.join(os.path.dirname(sys.executable), name)
 
 
-def link_spatial_extension() -> None:
+def link_extensions() -> None:
+    """Puts DuckDB's extensions where bqemulator installs them from: spatial, which it loads at
+    start, and avro, which its load jobs of Avro files need."""
+    import duckdb_extension_avro
     import duckdb_extension_spatial
 
-    source = os.path.join(
-        os.path.dirname(duckdb_extension_spatial.__file__),
-        "extensions",
-        DUCKDB_VERSION,
-        "spatial.duckdb_extension",
-    )
     folder = os.path.expanduser(f"~/.duckdb/extensions/{DUCKDB_VERSION}/linux_amd64")
     os.makedirs(folder, exist_ok=True)
-    target = os.path.join(folder, "spatial.duckdb_extension")
-    if not os.path.exists(target):
-        shutil.copyfile(source, target)
+    for name, package in (("spatial", duckdb_extension_spatial), ("avro", duckdb_extension_avro)):
+        file = f"{name}.duckdb_extension"
+        source = os.path.join(os.path.dirname(package.__file__), "extensions", DUCKDB_VERSION, file)
+        target = os.path.join(folder, file)
+        if not os.path.exists(target):
+            shutil.copyfile(source, target)
 
 
 @contextlib.contextmanager
@@ -131,7 +131,7 @@ def storage(data_dir: str) -> Iterator[str]:
 def bigquery(data_dir: str) -> Iterator[str]:
     """Runs bqemulator, reading load files from the storage emulator's `data_dir`; yields its
     REST URL."""
-    link_spatial_extension()
+    link_extensions()
     rest, grpc = free_port(), free_port()
     log = os.path.join(os.path.dirname(data_dir), "bigquery-emulator.log")
     env = dict(os.environ, BQEMU_GCS_LOCAL_ROOT=os.path.join(data_dir, ".cloudstorage"))
