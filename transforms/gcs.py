@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, TypeVar
 
 from transforms import fingerprint, gcs_read
 from transforms.counters import count
@@ -32,6 +32,7 @@ RETRIES_COUNTER = "storage_retries"
 PAGE_SIZE = 1000
 
 _local = threading.local()
+T = TypeVar("T")
 
 
 def is_gcs(uri: str) -> bool:
@@ -44,18 +45,27 @@ def split(uri: str) -> tuple[str, str]:
     return bucket, name
 
 
+def _this_thread(kind: str, make: Callable[[], T]) -> T:
+    """This thread's `kind` for the configured endpoint, made on first use."""
+    endpoint = os.environ.get("STORAGE_EMULATOR_HOST", "")
+    made = _local.__dict__.setdefault(kind, {})
+    if endpoint not in made:
+        made[endpoint] = make()
+    return made[endpoint]
+
+
 def client():
     """This thread's storage client for the configured endpoint."""
-    endpoint = os.environ.get("STORAGE_EMULATOR_HOST", "")
-    clients = _local.__dict__.setdefault("clients", {})
-    if endpoint not in clients:
-        from apache_beam.io.gcp.gcsio import GcsIO
+    return _this_thread("clients", _new_client)
 
-        storage_client = GcsIO().client
-        session = storage_client._http  # noqa: SLF001 - the client's requests session
-        settle_environment(session, storage_client.api_endpoint)
-        clients[endpoint] = storage_client
-    return clients[endpoint]
+
+def _new_client():
+    from apache_beam.io.gcp.gcsio import GcsIO
+
+    storage_client = GcsIO().client
+    session = storage_client._http  # noqa: SLF001 - the client's requests session
+    settle_environment(session, storage_client.api_endpoint)
+    return storage_client
 
 
 def settle_environment(session: requests.Session, url: str) -> None:
@@ -122,11 +132,11 @@ def list_level(bucket: str, prefix: str, recursive: bool) -> Iterator[MatchedFil
 def reader() -> gcs_read.ObjectReader | None:
     """This thread's object reader for the configured endpoint (transforms/gcs_read.py), or None
     where the client's session needs its own transport."""
-    endpoint = os.environ.get("STORAGE_EMULATOR_HOST", "")
-    readers = _local.__dict__.setdefault("readers", {})
-    if endpoint not in readers:
-        readers[endpoint] = gcs_read.for_client(client())
-    return readers[endpoint]
+    return _this_thread("readers", _new_reader)
+
+
+def _new_reader() -> gcs_read.ObjectReader | None:
+    return gcs_read.for_client(client())
 
 
 def read_object(uri: str) -> bytes:
