@@ -44,6 +44,10 @@ costs; against it, `decode-only` shows what Beam's reading and per-element steps
 alternate with the decode measurements, --repeats times; medians. JSON lines on stdout, also
 appended to $OUT/feed.jsonl where OUT is set.
 
+Cores are the ones this process may run on (transforms.threads.usable_cores), as the command
+counts them: under `taskset -c 0-3` the benchmark measures a machine of 4 cores, the layouts'
+processes and threads and the decode measurements alike.
+
 On a machine without internet access (Python 3.12 there), bring the wheels it lacks in an
 ignored folder, e.g.
     pip download --no-deps --only-binary=:all: --python-version 3.12 \
@@ -89,8 +93,9 @@ from throughput import (  # noqa: E402
 
 from transforms.model import HubImageEmbedder  # noqa: E402
 from transforms.shared_batch import SharedBatchTarget  # noqa: E402
+from transforms.threads import usable_cores  # noqa: E402
 
-CORES = os.cpu_count() or 1
+CORES = usable_cores()
 ENTRY = ("-c", "import feed_on_cores; feed_on_cores.command()")  # see command()
 NO_DECODE_ENTRY = ("-c", "import feed_on_cores; feed_on_cores.command(decoding=False)")
 DECODE_ONLY = "decode-only"

@@ -51,6 +51,10 @@ import numpy as np
 from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # the project, where it is not installed
+
+from transforms.threads import usable_cores  # noqa: E402
+
 ENTRY = ("-m", "pipeline.run")  # how the interpreter starts the command
 DEFAULT_MODEL = os.path.join(ROOT, ".cache", "models", "b4-untrained")
 
@@ -175,7 +179,7 @@ def decode_every_core(paths: list[str]) -> float:
     """img/s of `decode_image` on every core at once, a process each decoding its share, from
     bytes already read, as `decode_per_core`: what the machine can decode. Where cores share
     physical cores (a VM's vCPUs), it is less than cores x one core's rate."""
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     context = multiprocessing.get_context("spawn")  # the parent may have loaded TensorFlow
     ready, ends = context.Barrier(cores + 1), context.Queue()
     workers = [
@@ -203,7 +207,7 @@ def decode_every_thread(paths: list[str]) -> float:
     costs, with none of Beam's work around them."""
     from transforms.decode import decode_image
 
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     shares = [read_all(paths[i::cores]) for i in range(cores)]
     decode_image(shares[0][0], 380)  # first-call costs, before the clock starts
     ready, ends = threading.Barrier(cores + 1), []
@@ -404,7 +408,7 @@ def marginal_rate(
 def feed(args, folders: tuple[str, str], paths: list[str], extra: list[str]) -> None:
     """(e) the command with a model that costs nothing, against what the cores can decode."""
     model = zero_cost_model(os.path.join(ROOT, ".cache", "models", "zero-cost"))
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     layouts = {
         "default (a thread per core)": [],
         f"{cores} worker processes": [

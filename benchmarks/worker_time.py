@@ -52,7 +52,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # the project, where it is not installed
 
 from feed_on_cores import IMAGE_SIZE, LAYOUTS, ONE_THREAD, command, make_photos  # noqa: E402
-from throughput import ROOT, read_all  # noqa: E402
+from throughput import ROOT, read_all, usable_cores  # noqa: E402
 
 STAMPED = ("default", ONE_THREAD)
 BARE = "bare:"
@@ -120,7 +120,7 @@ def bare(paths: list[str], held_us: float) -> list[tuple[float, ...]]:
     from bytes already read, then holding the GIL for `held_us` microseconds of its CPU."""
     from transforms.decode import decode_image
 
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     shares = [read_all(paths[i::cores]) for i in range(cores)]
     decode_image(shares[0][0], IMAGE_SIZE)  # first-call costs
     ready = threading.Barrier(cores)

@@ -23,6 +23,7 @@ from pipeline.build import build  # noqa: E402
 from pipeline.options import JobOptions, UsageError, parse  # noqa: E402
 from pipeline.progress import ProgressLine, heard_here  # noqa: E402
 from transforms.counters import listening  # noqa: E402
+from transforms.threads import usable_cores  # noqa: E402
 
 # Named, not __name__: run as `python -m pipeline.run` this module is __main__.
 logger = logging.getLogger("pipeline.run")
@@ -50,7 +51,7 @@ def local_defaults(beam_args: Sequence[str]) -> list[str]:
     return [
         *beam_args,
         "--direct_running_mode=multi_threading",
-        f"--direct_num_workers={os.cpu_count() or 1}",
+        f"--direct_num_workers={usable_cores()}",
     ]
 
 

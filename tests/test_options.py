@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from pipeline.options import JobOptions, UsageError, make_parser, parse
@@ -11,6 +9,7 @@ from pipeline.run import local_defaults
 from transforms.bigquery import Method
 from transforms.model import DEFAULT_MODEL_HANDLE
 from transforms.preprocess import Resize
+from transforms.threads import usable_cores
 from transforms.write import OutputFormat
 
 
@@ -143,7 +142,7 @@ def test_help_lists_our_flags_with_defaults():
 def test_local_runs_get_one_worker_thread_per_core():
     assert local_defaults([]) == [
         "--direct_running_mode=multi_threading",
-        f"--direct_num_workers={os.cpu_count()}",
+        f"--direct_num_workers={usable_cores()}",
     ]
     chosen = ["--direct_running_mode=in_memory"]
     assert local_defaults(chosen) == chosen

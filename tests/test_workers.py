@@ -12,7 +12,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.workers import processes_per_machine
 from transforms.accelerate import SHARED_GPU_FRACTION, memory_share_mib
-from transforms.threads import PER_CORE, threads_per_process
+from transforms.threads import PER_CORE, threads_per_process, usable_cores
 
 
 @pytest.mark.parametrize(
@@ -37,6 +37,30 @@ def test_processes_per_machine_follow_the_runner(flags, expected):
 )
 def test_processes_times_threads_never_exceed_the_cores(processes, cores, threads):
     assert threads_per_process(processes, cores) == threads
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs two cores this process may run on, to leave it one",
+)
+def test_a_process_held_to_some_cores_sizes_itself_to_those():
+    """A container's cpuset (here `sched_setaffinity`) leaves a process fewer cores than the
+    machine has: the local layout and TensorFlow's pools count only the ones it may use."""
+    script = (
+        "import os\n"
+        "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
+        "from pipeline.run import local_defaults\n"
+        "from transforms.threads import PER_CORE, process_count, threads_per_process\n"
+        "print(local_defaults([])[-1], process_count(PER_CORE), threads_per_process(1))\n"
+    )
+    printed = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    ).stdout.split()
+    assert printed[-3:] == ["--direct_num_workers=1", "1", "1"]
 
 
 @pytest.mark.parametrize(
@@ -70,7 +94,7 @@ def test_a_loaded_model_sizes_tensorflow_to_its_share(tiny_tf2):
         check=True,
         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
     ).stdout.split()
-    share = max(1, (os.cpu_count() or 1) // 2)
+    share = max(1, usable_cores() // 2)
     assert printed[-2:] == [str(share), str(share)]
 
 

@@ -19,10 +19,21 @@ logger = logging.getLogger(__name__)
 PER_CORE = 0
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (a container's cpuset, `taskset`)
+    where the system keeps one, else every core of the machine. os.cpu_count() counts the
+    machine's cores even where the process may use only some of them."""
+    if hasattr(os, "process_cpu_count"):  # Python 3.13
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 def process_count(processes_per_machine: int | None, cores: int | None = None) -> int | None:
     """How many worker processes run on this machine (PER_CORE resolved), or None."""
     if processes_per_machine == PER_CORE:
-        return cores or os.cpu_count() or 1
+        return cores or usable_cores()
     return processes_per_machine
 
 
@@ -31,7 +42,7 @@ def threads_per_process(processes_per_machine: int | None, cores: int | None = N
     processes = process_count(processes_per_machine, cores)
     if processes is None:
         return None
-    return max(1, (cores or os.cpu_count() or 1) // processes)
+    return max(1, (cores or usable_cores()) // processes)
 
 
 def configure_threads(processes_per_machine: int | None) -> None:
