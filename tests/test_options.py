@@ -139,6 +139,20 @@ def test_help_lists_our_flags_with_defaults():
     assert "default: center_crop" in text and "default: 16" in text
 
 
+def test_many_cores_get_a_hint_for_the_layout_that_feeds_a_gpu(monkeypatch):
+    from pipeline import run
+
+    monkeypatch.setattr(run, "usable_cores", lambda: 16)
+    hint = run.layout_hint([])
+    assert "--direct_running_mode=multi_processing --direct_num_workers=16" in hint
+    assert "--model_sharing machine" in hint
+    # Not where one process's threads keep up, nor where the layout or the runner is chosen.
+    assert run.layout_hint(["--direct_num_workers=4"]) is None
+    assert run.layout_hint(["--runner=DataflowRunner"]) is None
+    monkeypatch.setattr(run, "usable_cores", lambda: run.THREADS_KEEP_UP_TO)
+    assert run.layout_hint([]) is None
+
+
 def test_local_runs_get_one_worker_thread_per_core():
     assert local_defaults([]) == [
         "--direct_running_mode=multi_threading",
