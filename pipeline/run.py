@@ -39,9 +39,9 @@ class _MisleadingBeamWarning(logging.Filter):
         return "Resource module is not available" not in str(record.msg)
 
 
-# One process's threads fed a model that costs nothing 0.8 to 0.9 of what 4 and 8 vCPUs decode,
-# and 0.38 on 16, about 900 images/s, where a process per vCPU sharing one model fed 2.7x that
-# (benchmarks/feed_on_cores.py; README, GPU workers).
+# With a model that costs nothing, one process's threads fed 0.77 to 0.87 of what 4 and 8 vCPUs
+# decode at once, and 0.38 on 16 (about 900 images/s), where a process per vCPU sharing one
+# model fed 2.7x that (benchmarks/feed_on_cores.py; README, GPU workers).
 THREADS_KEEP_UP_TO = 8
 
 
@@ -75,7 +75,7 @@ def layout_hint(beam_args: Sequence[str]) -> str | None:
     return (
         f"{cores} cores: the threads of one process cannot keep them all decoding (on 16 vCPUs "
         "they fed 0.38 of what the cores decode). Where a GPU runs the model, a process per core "
-        f"sharing one model feeds it faster: --direct_running_mode=multi_processing "
+        "sharing one model feeds it faster: --direct_running_mode=multi_processing "
         f"--direct_num_workers={cores} --model_sharing machine (README: GPU workers)"
     )
 
