@@ -153,12 +153,13 @@ def _finish(result: PipelineResult, job: JobOptions, seconds: float) -> int:
         summary.counters(result), seconds, job.model_handle, job.run_id or ""
     )
     path = summary.write_summary(job.output, report)
-    busy = report["model_seconds"]
+    busy, decoding = report["model_seconds"], report["decode_seconds"]
     model = "" if busy is None else f", the model {busy:.1f} s"
+    cpu = "" if decoding is None else f", decoding {decoding:.1f} s of CPU"
     print(
         f"Run {report['run']}: {report['embedded']} embedded, {report['skipped']} skipped "
         f"(embedded before), {report['failed']} failed, of {report['matched']} images, in "
-        f"{report['seconds']:.1f} s ({report['images_per_second']:.2f} images/s{model}). "
+        f"{report['seconds']:.1f} s ({report['images_per_second']:.2f} images/s{model}{cpu}). "
         f"Summary: {path}"
     )
     missing = report["matched"] - sum(report[name] for name in summary.DONE)

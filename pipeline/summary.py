@@ -10,6 +10,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.runners.runner import PipelineResult
 
+from transforms.decode import DECODE_MICROSECONDS
 from transforms.model import MODEL_MICROSECONDS
 from transforms.reasons import REASONS
 from transforms.records import METRICS_NAMESPACE, STAGES
@@ -52,18 +53,23 @@ def make_summary(counts: dict[str, int], seconds: float, model: str, run: str) -
         "model": model,
         # Cloud Storage requests the job tried again (errors 5xx and 429, dropped connections).
         "storage_retries": counts.get("storage_retries", 0),
-        "model_seconds": model_seconds(counts),
+        # Seconds the model computed, summed over worker processes: beside `seconds`, whether
+        # the model or the work that feeds it held the run back. None where no worker counted
+        # any: no batch ran, or the model was served from outside the workers
+        # (`--model_sharing machine`).
+        "model_seconds": counted_seconds(counts, MODEL_MICROSECONDS),
+        # CPU seconds the workers spent decoding and preprocessing, summed over their threads
+        # and processes: divided by the images decoded, the CPU seconds each took, which is
+        # also the cores it takes to decode one image a second. None where nothing was decoded.
+        "decode_seconds": counted_seconds(counts, DECODE_MICROSECONDS),
     }
 
 
-def model_seconds(counts: dict[str, int]) -> float | None:
-    """Seconds the model computed, summed over worker processes: beside `seconds`, it says
-    whether the model or the work that feeds it held the run back. None where no worker counted
-    any: no batch ran, or the model was served from outside the workers (`--model_sharing
-    machine`)."""
-    if MODEL_MICROSECONDS not in counts:
+def counted_seconds(counts: dict[str, int], name: str) -> float | None:
+    """The counter `name`, in microseconds, as seconds; None where no worker counted it."""
+    if name not in counts:
         return None
-    return round(counts[MODEL_MICROSECONDS] / 1e6, 3)
+    return round(counts[name] / 1e6, 3)
 
 
 def write_summary(output: str, summary: dict[str, Any]) -> str:

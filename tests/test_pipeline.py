@@ -15,8 +15,9 @@ from pipeline.summary import make_summary
 from tests import models
 from tests.job import MULTI_PROCESSING, read_embeddings, read_failures, read_summary, run_job
 from tests.recipe import reference_eval
-from transforms.decode import decode_image
+from transforms.decode import DECODE_MICROSECONDS, decode_image
 from transforms.model import MODEL_MICROSECONDS
+from transforms.threads import usable_cores
 
 MODES = {
     "in_memory": ["--direct_running_mode=in_memory"],
@@ -92,6 +93,10 @@ def test_probe_sees_the_evaluation_recipe(photo_folder, probe, tmp_path, mode):
     else:
         processes = 2 if mode == "multi_processing" else 1
         assert 0 < summary["model_seconds"] < summary["seconds"] * processes
+    # Every worker thread's CPU time in decoding reaches the summary, whatever the layout; a
+    # thread's CPU time cannot pass the run's wall time, and no layout has more threads
+    # decoding than the processes or the cores.
+    assert 0 < summary["decode_seconds"] < summary["seconds"] * max(2, usable_cores())
     records = read_embeddings(output)
     for name, upright in expected.items():
         got = records[os.path.join(folder, name)]
@@ -133,11 +138,15 @@ def test_bad_files_become_failures_and_the_rest_embeds(photo_folder, tiny_tf1_hu
     assert read_summary(output)["failed_by_stage"] == {"read": 0, "decode": 5, "embed": 0}
 
 
-def test_the_summary_says_how_long_the_model_computed():
-    computed = make_summary({"embedded": 3, MODEL_MICROSECONDS: 1_234_567}, 2.0, "m", "r")
+def test_the_summary_says_how_long_the_model_computed_and_decoding_took():
+    counts = {"embedded": 3, MODEL_MICROSECONDS: 1_234_567, DECODE_MICROSECONDS: 45_678}
+    computed = make_summary(counts, 2.0, "m", "r")
     assert computed["model_seconds"] == 1.235
-    # No worker counted any: no batch ran, or a model served from outside the workers.
-    assert make_summary({"embedded": 0}, 2.0, "m", "r")["model_seconds"] is None
+    assert computed["decode_seconds"] == 0.046
+    # No worker counted any: no batch ran, or a model served from outside the workers; no image
+    # was decoded.
+    nothing = make_summary({"embedded": 0}, 2.0, "m", "r")
+    assert nothing["model_seconds"] is None and nothing["decode_seconds"] is None
 
 
 def test_a_batch_the_model_refuses_is_recorded_as_embed_failures(tmp_path):

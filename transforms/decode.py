@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import time
 import warnings
 
 import apache_beam as beam
@@ -13,9 +14,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from transforms import priority
 from transforms.color import to_rgb
+from transforms.counters import count
 from transforms.preprocess import CROP_PADDING, Resize, to_model_input
 from transforms.reasons import EmptyFileError, PixelBudgetError
 from transforms.records import FAILURES, DecodedImage, Failure, ImageFile
+
+# CPU time the worker threads spent decoding, summed: summary.json's `decode_seconds`.
+DECODE_MICROSECONDS = "decode_microseconds"
 
 # Refused from the header: 80 megapixels is 240 MB as 8-bit RGB, the size of the largest
 # common camera sensors. Pillow itself refuses more than 2 * Image.MAX_IMAGE_PIXELS (179 M).
@@ -123,19 +128,29 @@ class _DecodeFn(beam.DoFn):
     def __init__(self, image_size: int, resize: Resize, max_pixels: int, yield_cores: bool):
         self._args = (image_size, resize, max_pixels)
         self._yield_cores = yield_cores
+        self._cpu_ns = 0
 
     def start_bundle(self):
         if self._yield_cores:
             priority.yield_cores()  # the thread that runs this bundle
+        self._cpu_ns = 0
 
     def process(self, element: ImageFile):
+        # The thread's CPU time, not the wall clock: waiting for the GIL or for a core is not
+        # decoding. Downstream steps run inside `yield`, so they are not counted.
+        start = time.thread_time_ns()
         result = decode_or_failure(
             element.uri, element.data, *self._args, fingerprint=element.fingerprint
         )
+        self._cpu_ns += time.thread_time_ns() - start
         if isinstance(result, Failure):
             yield beam.pvalue.TaggedOutput(FAILURES, result)
         else:
             yield result
+
+    def finish_bundle(self):
+        if self._cpu_ns:
+            count(DECODE_MICROSECONDS, self._cpu_ns // 1000)
 
 
 @dataclasses.dataclass
