@@ -1,7 +1,7 @@
-"""Decode-and-preprocess speed on one core: photo-sized and 24-megapixel JPEGs, with the job's
-scaled JPEG decode against a full-size decode.
+"""Decode-and-preprocess speed on one core: photo-sized and 24-megapixel JPEGs (or --sizes), with
+the job's scaled JPEG decode against a full-size decode.
 
-    python benchmarks/decode.py [--repeats 20]
+    python benchmarks/decode.py [--repeats 20] [--sizes 640x480,6000x4000]
     python benchmarks/decode.py --faults [--repeats 400] [--rounds 3]
 
 Prints milliseconds per image and images per second for each, the ratio, and how far the two
@@ -122,16 +122,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None, help="default: 20, 400 --faults")
     parser.add_argument("--faults", action="store_true")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sizes", default="640x480,6000x4000", help="JPEGs' WIDTHxHEIGHT")
     args = parser.parse_args()
     if args.faults:
         faults(args.repeats or 400, args.rounds)
         return
     args.repeats = args.repeats or 20
     print(f"{'image':<22}{'scaled ms':>10}{'full ms':>10}{'img/s':>8}{'full/scaled':>13}{'MAD':>8}")
-    for label, (width, height) in {
-        "640x480 JPEG": (640, 480),
-        "6000x4000 JPEG": (6000, 4000),
-    }.items():
+    for size in args.sizes.split(","):
+        width, height = (int(side) for side in size.split("x"))
+        label = f"{width}x{height} JPEG"
         data = photo_jpeg(width, height)
         scaled = seconds_per_image(
             lambda d: decode_image(d, DEFAULT_IMAGE_SIZE), data, args.repeats
