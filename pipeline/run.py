@@ -146,6 +146,14 @@ def _run_remote(pipeline: beam.Pipeline, job: JobOptions, options: PipelineOptio
     return _finish(result, job, time.perf_counter() - start)
 
 
+def _per_image(report: dict, decode_seconds: float) -> str:
+    """Decoding's CPU time in all and per image decoded: every matched image but those skipped
+    and those that could not be read."""
+    decoded = report["matched"] - report["skipped"] - report["failed_by_stage"]["read"]
+    each = f", {decode_seconds / decoded * 1000:.1f} ms an image" if decoded > 0 else ""
+    return f"{decode_seconds:.1f} s of CPU{each}"
+
+
 def _finish(result: PipelineResult, job: JobOptions, seconds: float) -> int:
     """Writes summary.json (and summary-RUN.json), says what the run did, and returns the exit
     status: 1 where the counts do not add up (an image neither embedded, skipped nor failed)."""
@@ -155,7 +163,7 @@ def _finish(result: PipelineResult, job: JobOptions, seconds: float) -> int:
     path = summary.write_summary(job.output, report)
     busy, decoding = report["model_seconds"], report["decode_seconds"]
     model = "" if busy is None else f", the model {busy:.1f} s"
-    cpu = "" if decoding is None else f", decoding {decoding:.1f} s of CPU"
+    cpu = "" if decoding is None else f", decoding {_per_image(report, decoding)}"
     print(
         f"Run {report['run']}: {report['embedded']} embedded, {report['skipped']} skipped "
         f"(embedded before), {report['failed']} failed, of {report['matched']} images, in "

@@ -128,6 +128,17 @@ def test_a_run_whose_counts_do_not_add_up_ends_in_an_error(tmp_path, capsys):
         assert json.load(handle)["matched"] == 10  # the summary is still written
 
 
+def test_the_last_line_divides_decodings_cpu_by_the_images_that_reached_decoding():
+    from pipeline.run import _per_image
+
+    # 10 matched: 2 skipped and 3 unreadable never reached decoding; the 5 others did, failed or
+    # not.
+    report = {"matched": 10, "skipped": 2, "failed_by_stage": {"read": 3, "decode": 1, "embed": 0}}
+    assert _per_image(report, 0.1) == "0.1 s of CPU, 20.0 ms an image"
+    report = {"matched": 2, "skipped": 2, "failed_by_stage": {"read": 0, "decode": 0, "embed": 0}}
+    assert _per_image(report, 0.0) == "0.0 s of CPU"
+
+
 def test_the_log_filter_drops_beams_misleading_warning_and_never_raises():
     from pipeline.run import _MisleadingBeamWarning
 

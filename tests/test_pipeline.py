@@ -239,6 +239,9 @@ def test_the_module_entry_point(photo_folder, tiny_tf2, tmp_path):
     assert f"{len(pngs)} embedded, 0 skipped (embedded before), 0 failed, of {len(pngs)}" in (
         done.stdout
     )
+    decoding = read_summary(output)["decode_seconds"]
+    each = decoding / len(pngs) * 1000
+    assert f"decoding {decoding:.1f} s of CPU, {each:.1f} ms an image" in done.stdout
 
 
 def test_a_folder_with_results_is_refused_or_overwritten(photo_folder, tiny_tf2, tmp_path, capsys):
