@@ -5,6 +5,7 @@ machines that lack TensorFlow.
     python benchmarks/feed_on_cores.py [--small 4000] [--large 16000] [--size 640x480]
         [--repeats 2]
         [--layouts default,processes,shared,decode-only[,tensorflow,one-thread,no-decode]]
+    python benchmarks/feed_on_cores.py --capacity 640x480,1600x1200,4032x3024 [--repeats 2]
 
 The command runs whole (`pipeline.run.main`: listing, reading, decoding, RunInference with the
 job's own handler and batches, the TFRecord, index and failure writers, summary.json) over JPEGs
@@ -43,6 +44,10 @@ around them (`every_thread`): against the processes, what the GIL between decodi
 costs; against it, `decode-only` shows what Beam's reading and per-element steps cost. Layouts
 alternate with the decode measurements, --repeats times; medians. JSON lines on stdout, also
 appended to $OUT/feed.jsonl where OUT is set.
+
+With --capacity, only what the cores decode, by photo size: one core, every core at once a
+process each, and every core in threads of one process, over CAPACITY_PER_CORE photos per core
+of each size; no layouts run. It says how many vCPUs a GPU needs for photos of a size.
 
 Cores are the ones this process may run on (transforms.threads.usable_cores), as the command
 counts them: under `taskset -c 0-3` the benchmark measures a machine of 4 cores, the layouts'
@@ -129,6 +134,10 @@ LAYOUTS = {
     NO_DECODE: [],
 }
 
+
+# --capacity: photos of each size per core, and how many of them one core decodes alone.
+CAPACITY_PER_CORE = 24
+CAPACITY_ONE_CORE = 40
 
 # Every GRID_STEP-th row and column of a 380x380 image: a 6x6 grid.
 GRID_STEP = 64
@@ -265,6 +274,27 @@ def make_photos(folder: str, count: int, width: int, height: int) -> list[str]:
         return pool.map(_make, [(i, width, height, folder) for i in range(count)])
 
 
+def decode_capacity(sizes: list[str], repeats: int) -> None:
+    """What the cores decode, by photo size, with nothing of the job's around the decoding."""
+    for size in sizes:
+        width, height = (int(side) for side in size.split("x"))
+        work = tempfile.mkdtemp(prefix="capacity-")
+        paths = make_photos(os.path.join(work, "photos"), CORES * CAPACITY_PER_CORE, width, height)
+        rates = {"one_core": [], "every_core": [], "every_thread": []}
+        for _ in range(repeats):
+            rates["one_core"].append(decode_per_core(paths[:CAPACITY_ONE_CORE]))
+            rates["every_core"].append(decode_every_core(paths))
+            rates["every_thread"].append(decode_every_thread(paths))
+        emit(
+            stage="capacity",
+            size=size,
+            cores=CORES,
+            photos=len(paths),
+            **{name: [round(rate, 1) for rate in values] for name, values in rates.items()},
+        )
+        shutil.rmtree(work)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", type=int, default=4000)
@@ -274,7 +304,11 @@ def main() -> None:
     parser.add_argument(
         "--layouts", default=",".join(layout for layout in LAYOUTS if layout not in OPTIONAL)
     )
+    parser.add_argument("--capacity", metavar="SIZES", help="e.g. 640x480,4032x3024")
     args = parser.parse_args()
+    if args.capacity:
+        decode_capacity(args.capacity.split(","), args.repeats)
+        return
     layouts = args.layouts.split(",")
     width, height = (int(side) for side in args.size.split("x"))
     work = tempfile.mkdtemp(prefix="feed-")
