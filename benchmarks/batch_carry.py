@@ -44,7 +44,7 @@ SHAPES = ("per-image", "batched", "cross-bundle")
 BATCH_WAIT_SECONDS = 0.5
 
 PIPELINE = r"""
-import json, sys, time
+import json, os, sys, time
 import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, RunInference
@@ -108,10 +108,8 @@ class CrossBundle(HubImageEmbedder):
 
 
 stop_timed_flushes()
-import os
-options = PipelineOptions(
-    ["--direct_running_mode=multi_threading", f"--direct_num_workers={os.cpu_count()}"]
-)
+from pipeline.run import local_defaults
+options = PipelineOptions(local_defaults([]))  # the command's own local layout
 start = time.perf_counter()
 with beam.Pipeline(options=options) as p:
     files = (

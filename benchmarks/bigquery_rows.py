@@ -32,6 +32,7 @@ from apache_beam.io.gcp import bigquery_tools  # noqa: E402
 
 from transforms.bigquery import SCHEMA, Method, to_row  # noqa: E402
 from transforms.records import Embedding  # noqa: E402
+from transforms.threads import usable_cores  # noqa: E402
 
 WRITERS = {
     "json": (Method.STREAMING_INSERTS, lambda: bigquery_tools.JsonRowWriter(io.BytesIO())),
@@ -96,7 +97,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=6)
     args = parser.parse_args()
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     rows = {fmt: rows_for(method, args.rows) for fmt, (method, _) in WRITERS.items()}
     figures: dict[str, list[float]] = {}
     for repeat in range(args.repeats):

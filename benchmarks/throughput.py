@@ -487,7 +487,7 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="bench-")
     small, large, large_paths = jpeg_folders(work, args.small, args.large)
     folders = (small, large)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    print(f"machine: {platform.processor() or platform.machine()}, {usable_cores()} cores")
     if args.feed:
         feed(args, folders, large_paths, extra)
         return
