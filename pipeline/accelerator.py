@@ -2,18 +2,20 @@
 expands into the Dataflow options a worker with that accelerator needs.
 
 GPUs: `worker_accelerator=type:...;count:...;install-nvidia-driver` as a Dataflow service
-option and a machine type that carries that GPU (unless --machine_type is given). With one GPU
-per worker, Dataflow keeps its one SDK process per vCPU and NVIDIA MPS (`use_nvidia_mps`) lets
-their models share the GPU: decoding, which holds the GIL for part of each image, then runs in
-as many processes as there are cores. One process with many threads fed the model about a
-third as fast (README, "Speed and memory"). MPS serves one GPU per worker only, so with several
-GPUs the worker runs one SDK process (`no_use_multiple_sdk_containers`). TPUs:
+option and a machine type that carries that many of that GPU (unless --machine_type is given).
+Dataflow keeps its one SDK process per vCPU, so that decoding, which holds the GIL for part of
+each image, runs in as many processes as there are cores; one process with many threads fed the
+model about a third as fast (README, "GPU workers"). With one GPU per worker, NVIDIA MPS
+(`use_nvidia_mps`) lets the processes' models share it. MPS serves one GPU per worker only, so
+with several the processes share one model per machine instead (`--model_sharing machine`),
+which runs on each of the machine's GPUs (transforms/model.py). TPUs:
 `worker_accelerator=type:...;topology:...`, the matching machine type and one SDK process per
 VM, since a TPU serves one process; the TPU recipes have not yet been run on hardware.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from apache_beam.options.pipeline_options import (
@@ -23,15 +25,32 @@ from apache_beam.options.pipeline_options import (
     WorkerOptions,
 )
 
-# GPU type -> a machine type that carries one such GPU.
+# GPU type -> the machine type that carries that many of it, by count. G2, A2 and A3 machines
+# come with a fixed number of GPUs; N1 machines take T4s in ones, twos and fours and V100s up to
+# eight, here with 8 vCPUs per GPU.
 GPU_MACHINES = {
-    "nvidia-l4": "g2-standard-8",
-    "nvidia-tesla-t4": "n1-standard-8",
-    "nvidia-tesla-v100": "n1-standard-8",
-    "nvidia-tesla-a100": "a2-highgpu-1g",
-    "nvidia-a100-80gb": "a2-ultragpu-1g",
-    "nvidia-h100-80gb": "a3-highgpu-1g",
+    "nvidia-l4": {
+        1: "g2-standard-8",
+        2: "g2-standard-24",
+        4: "g2-standard-48",
+        8: "g2-standard-96",
+    },
+    "nvidia-tesla-t4": {1: "n1-standard-8", 2: "n1-standard-16", 4: "n1-standard-32"},
+    "nvidia-tesla-v100": {
+        1: "n1-standard-8",
+        2: "n1-standard-16",
+        4: "n1-standard-32",
+        8: "n1-standard-64",
+    },
+    "nvidia-tesla-a100": {
+        **{count: f"a2-highgpu-{count}g" for count in (1, 2, 4, 8)},
+        16: "a2-megagpu-16g",
+    },
+    "nvidia-a100-80gb": {count: f"a2-ultragpu-{count}g" for count in (1, 2, 4, 8)},
+    "nvidia-h100-80gb": {count: f"a3-highgpu-{count}g" for count in (1, 2, 4, 8)},
 }
+# GPUs that a G2 machine type carries, by its vCPUs; A2 and A3 types name theirs (a2-highgpu-4g).
+G2_GPUS = {4: 1, 8: 1, 12: 1, 16: 1, 24: 2, 32: 1, 48: 4, 96: 8}
 # TPU type -> machine type of a single-host slice.
 TPU_MACHINES = {
     "tpu-v5-lite-podslice": "ct5lp-hightpu-1t",
@@ -43,6 +62,25 @@ NVIDIA_MPS = "use_nvidia_mps"
 
 def is_tpu(spec: str | None) -> bool:
     return bool(spec) and spec.partition(":")[0] in TPU_MACHINES
+
+
+def several_gpus(spec: str | None) -> bool:
+    """Whether each worker has more than one GPU: its processes then share one model per
+    machine, which runs on every GPU, since MPS serves one GPU per worker only."""
+    if not spec or not spec.startswith("nvidia-"):
+        return False
+    count = spec.partition(":")[2]
+    return count.isdigit() and int(count) > 1
+
+
+def machine_gpus(machine_type: str) -> int | None:
+    """The GPUs that a machine type comes with (G2, A2, A3), or None where it takes any number
+    or none (N1 and the rest)."""
+    named = re.fullmatch(r"a[23]-(?:high|mega|ultra)gpu-(\d+)g", machine_type)
+    if named:
+        return int(named[1])
+    g2 = re.fullmatch(r"g2-standard-(\d+)", machine_type)
+    return G2_GPUS.get(int(g2[1])) if g2 else None
 
 
 class AcceleratorError(ValueError):
@@ -88,19 +126,42 @@ def expand(spec: str, beam_args: Sequence[str]) -> list[str]:
         service = f"worker_accelerator=type:{kind};count:{count};install-nvidia-driver"
         if int(count) == 1:
             service += f";{NVIDIA_MPS}"
-        machine = GPU_MACHINES.get(kind)
+        machine = _gpu_machine(spec, kind, int(count), options)
     else:
         raise AcceleratorError(
             f"--accelerator {spec!r}: expected an NVIDIA GPU type (e.g. nvidia-l4:1) or one of "
             f"{sorted(TPU_MACHINES)} with a topology (e.g. tpu-v5-lite-podslice:1x1)"
         )
     flags = [f"--dataflow_service_options={service}"]
-    if NVIDIA_MPS not in service:
+    if kind in TPU_MACHINES:
         flags.append(f"--experiments={ONE_PROCESS_PER_VM}")
     if not options.view_as(WorkerOptions).machine_type:
-        if machine is None:
-            raise AcceleratorError(
-                f"--accelerator {spec!r}: no default machine type for {kind}; give --machine_type"
-            )
         flags.append(f"--machine_type={machine}")
     return flags
+
+
+def _gpu_machine(spec: str, kind: str, count: int, options: PipelineOptions) -> str | None:
+    """The machine type for `count` GPUs of `kind`, None where --machine_type names one; raises
+    where none is known, or where the one named comes with another number of GPUs."""
+    given = options.view_as(WorkerOptions).machine_type
+    if given:
+        carried = machine_gpus(given)
+        if carried is not None and carried != count:
+            raise AcceleratorError(
+                f"--accelerator {spec!r}: --machine_type {given} comes with {carried} GPU"
+                f"{'s' if carried > 1 else ''}, not {count}; give a count of {carried}, or a "
+                "machine type that carries that many"
+            )
+        return None
+    machines = GPU_MACHINES.get(kind)
+    if machines is None:
+        raise AcceleratorError(
+            f"--accelerator {spec!r}: no default machine type for {kind}; give --machine_type"
+        )
+    if count not in machines:
+        offered = ", ".join(f"{n} ({machine})" for n, machine in machines.items())
+        raise AcceleratorError(
+            f"--accelerator {spec!r}: machines carry {kind} in counts of {offered}; give one "
+            "of those counts, or --machine_type"
+        )
+    return machines[count]

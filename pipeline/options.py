@@ -254,12 +254,13 @@ def make_parser() -> argparse.ArgumentParser:
         "precision on NVIDIA GPUs); default: %(default)s",
     )
     _switch(model, "--jit_compile", "compile the model with XLA (often faster on GPUs and TPUs)")
-    _one_of(
-        model,
+    model.add_argument(
         "--model_sharing",
-        Sharing.PROCESS,
-        "process: one model per worker process; machine: one per machine, shared by its "
-        "worker processes (RunInference's large_model); default: %(default)s",
+        type=Sharing,
+        choices=list(Sharing),
+        help="process: one model per worker process; machine: one per machine, shared by its "
+        "worker processes (RunInference's large_model); default: process, and machine where "
+        "each worker has several GPUs (--accelerator nvidia-...:2 and more)",
     )
     model.add_argument(
         "--batch_size",
@@ -314,6 +315,7 @@ def parse(argv: Sequence[str]) -> tuple[JobOptions, list[str]]:
             beam_args = [*beam_args, *accelerator.expand(args.accelerator, beam_args)]
         except accelerator.AcceleratorError as exc:
             raise UsageError(str(exc)) from None
+    sharing = model_sharing(args.model_sharing, args.accelerator)
     table = None
     if args.output_table:
         try:
@@ -338,7 +340,7 @@ def parse(argv: Sequence[str]) -> tuple[JobOptions, list[str]]:
         max_pixels=args.max_pixels,
         precision=args.precision,
         jit_compile=args.jit_compile,
-        model_sharing=args.model_sharing,
+        model_sharing=sharing,
         accelerator=args.accelerator,
         overwrite=args.overwrite,
         skip_existing=args.skip_existing,
@@ -347,6 +349,21 @@ def parse(argv: Sequence[str]) -> tuple[JobOptions, list[str]]:
         wait=args.wait,
     )
     return job, beam_args
+
+
+def model_sharing(chosen: Sharing | None, spec: str | None) -> Sharing:
+    """One model per worker process unless told otherwise; one per machine, on each of its GPUs,
+    where each worker has several, since NVIDIA MPS lets processes share one GPU only."""
+    if not accelerator.several_gpus(spec):
+        return chosen or Sharing.PROCESS
+    if chosen is Sharing.PROCESS:
+        raise UsageError(
+            f"--accelerator {spec}: with several GPUs per worker its processes share one model "
+            "per machine, which runs a copy on each GPU (NVIDIA MPS, which would let a model "
+            "per process share a GPU, serves one GPU per worker only); leave out "
+            "--model_sharing process"
+        )
+    return Sharing.MACHINE
 
 
 def unknown_beam_flags(beam_args: Sequence[str]) -> list[str]:

@@ -1,8 +1,10 @@
-"""Precision and model sharing: bfloat16 against float32 on real photos, errors where the
-hardware has no support, and one model for two worker processes when sharing is on."""
+"""Precision, devices and model sharing: bfloat16 against float32 on real photos, errors where
+the hardware has no support, a copy of the model on each device of a process that has several,
+and one model for two worker processes when sharing is on."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import pytest
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from tests import models
 from tests.job import MULTI_PROCESSING, read_embeddings, run_job
 from transforms.accelerate import has_bfloat16_cpu
 from transforms.model import HubImageEmbedder
@@ -96,3 +99,77 @@ def test_bfloat16_embeddings_match_float32_on_real_photos(photo_folder, b4_expor
         a, b = record["embedding"], mixed[uri]["embedding"]
         assert a.shape == (1792,) and not np.array_equal(a, b)  # the rewrite did happen
         assert a @ b / (np.linalg.norm(a) * np.linalg.norm(b)) >= 0.999, uri
+
+
+# Two logical CPU devices stand in for a worker's GPUs: TensorFlow makes logical devices of a
+# GPU only out of a real one. They must be made before TensorFlow starts, so in a process of
+# their own. Each copy's function waits at a barrier that only two calls at once pass.
+ON_TWO_DEVICES = """
+import json, sys, threading
+import numpy as np
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from transforms import accelerate
+from transforms.model import LoadedEmbedder
+from transforms.threads import PER_CORE
+
+accelerate.REPLICA_DEVICE_TYPE = "CPU"
+model = LoadedEmbedder(sys.argv[1], processes_per_machine=1)
+batch = np.random.default_rng(0).integers(0, 256, (3, int(sys.argv[2]), int(sys.argv[2]), 3))
+batch = batch.astype(np.uint8)
+alone = [replica.embed(batch).numpy() for replica in model.replicas]
+variables = [
+    sorted({v.device for v in replica.embed.get_concrete_function().variables})
+    for replica in model.replicas
+]
+together, ran_on = threading.Barrier(2, timeout=60), []
+for replica in model.replicas:
+    def waiting(images, replica=replica, embed=replica.embed):
+        ran_on.append(replica.device)
+        together.wait()
+        return embed(images)
+    replica.embed = waiting
+results = []
+threads = [threading.Thread(target=lambda: results.append(model(batch))) for _ in range(2)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(json.dumps({
+    "devices": [replica.device for replica in model.replicas],
+    "variables": variables,
+    "ran_on": sorted(ran_on),
+    "copies_differ_by": float(np.abs(alone[0] - alone[1]).max()),
+    "calls_differ_by": max(float(np.abs(r - alone[0]).max()) for r in results),
+    "calls": len(results),
+    "per_process": accelerate.replica_devices(PER_CORE),
+    "unknown": accelerate.replica_devices(None),
+}))
+"""
+
+
+@pytest.mark.parametrize("fixture", ["tiny_tf2", "tiny_tf1_hub"])
+def test_a_process_with_several_devices_runs_a_copy_of_the_model_on_each(fixture, request):
+    path = request.getfixturevalue(fixture)
+    done = subprocess.run(
+        [sys.executable, "-c", ON_TWO_DEVICES, path, str(models.TINY_SIZE)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    devices = ["/device:CPU:0", "/device:CPU:1"]
+    assert found["devices"] == devices
+    # Each copy's weights live on its own device, not all on the first.
+    assert [[v.rsplit("/", 1)[-1] for v in each] for each in found["variables"]] == [
+        ["device:CPU:0"],
+        ["device:CPU:1"],
+    ]
+    # Two calls ran at once, one on each copy (with one copy the barrier would have broken).
+    assert found["calls"] == 2 and found["ran_on"] == devices
+    assert found["copies_differ_by"] == 0 and found["calls_differ_by"] == 0
+    # A process among several with a model each keeps one copy, where TensorFlow places it.
+    assert found["per_process"] == found["unknown"] == [None]

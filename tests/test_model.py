@@ -124,7 +124,8 @@ def test_a_failed_batch_becomes_one_failure_per_image(tiny_tf2):
 
 def test_concurrent_calls_on_one_model_run_one_at_a_time(tiny_tf2):
     model = HubImageEmbedder(tiny_tf2).load_model()
-    embed, running, most = model._embed, [0], [0]
+    (replica,) = model.replicas  # no GPUs here: one copy of the model
+    embed, running, most = replica.embed, [0], [0]
     guard = threading.Lock()
 
     def watched(images):
@@ -138,7 +139,7 @@ def test_concurrent_calls_on_one_model_run_one_at_a_time(tiny_tf2):
             with guard:
                 running[0] -= 1
 
-    model._embed = watched
+    replica.embed = watched
     batch = np.zeros((2, models.TINY_SIZE, models.TINY_SIZE, 3), np.uint8)
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda _: model(batch), range(8)))
@@ -166,13 +167,14 @@ def counted_in_this_thread():
 
 def test_the_model_counts_its_own_time_not_the_waits_for_it(tiny_tf2):
     model = HubImageEmbedder(tiny_tf2).load_model()
-    embed = model._embed
+    (replica,) = model.replicas
+    embed = replica.embed
 
     def slow(images):
         time.sleep(0.05)
         return embed(images)
 
-    model._embed = slow
+    replica.embed = slow
     batch = np.zeros((2, models.TINY_SIZE, models.TINY_SIZE, 3), np.uint8)
     busy: list[float] = []
 

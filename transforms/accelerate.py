@@ -1,8 +1,9 @@
-"""How the loaded model runs on the worker's hardware: precision, GPU memory, XLA.
+"""How the loaded model runs on the worker's hardware: precision, GPU memory, XLA, and which
+devices hold a copy of it.
 
 Where several worker processes share a GPU (one per vCPU, under NVIDIA MPS), each takes a fixed
 share of its memory, so that none can take what the others need; a process alone on its GPUs
-takes memory as it needs it.
+takes memory as it needs it, and holds a copy of the model on each of them (replica_devices).
 
 TensorFlow's graph rewrites do the mixed precision: on a CPU with bfloat16 instructions oneDNN
 runs the convolutions in bfloat16 (`auto_mixed_precision_onednn_bfloat16`); on an NVIDIA GPU
@@ -53,6 +54,24 @@ def gpus() -> list:
     import tensorflow as tf
 
     return tf.config.list_physical_devices("GPU")
+
+
+# The kind of device that holds the model's copies; tests set "CPU" with logical CPU devices,
+# since TensorFlow makes logical GPUs only out of a real one.
+REPLICA_DEVICE_TYPE = "GPU"
+
+
+def replica_devices(processes_per_machine: int | None) -> list[str | None]:
+    """The devices that each hold a copy of the model: every GPU where this is the machine's one
+    process with a model (its only worker process, or the one that serves a model its processes
+    share) and the machine has several; else [None], wherever TensorFlow places it (its first
+    GPU). Call after `configure`: listing the devices starts TensorFlow's runtime."""
+    import tensorflow as tf
+
+    if process_count(processes_per_machine) != 1:
+        return [None]
+    devices = [device.name for device in tf.config.list_logical_devices(REPLICA_DEVICE_TYPE)]
+    return devices if len(devices) > 1 else [None]
 
 
 def require_support(precision: Precision) -> None:

@@ -1,13 +1,15 @@
 """The model handler: loads an image-feature module with tensorflow_hub once per worker process
-and embeds batches of uint8 images."""
+(or once per machine, shared by its processes), a copy on each GPU where that process has
+several, and embeds batches of uint8 images."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
-import threading
+import queue
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,7 +17,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler
 
 from transforms import shared_batch, signature, tpu
-from transforms.accelerate import Precision, configure
+from transforms.accelerate import Precision, configure, replica_devices
 from transforms.model_files import local_model_path
 from transforms.records import METRICS_NAMESPACE
 from transforms.tensors import as_tensor, stack_aligned
@@ -26,13 +28,56 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL_HANDLE = "https://tfhub.dev/google/efficientnet/b4/feature-vector/1"
 DEFAULT_BATCH_SIZE = 16
 # Microseconds the model spent on batches, from the start to the end of each call, waits for the
-# model excluded. Counted in the worker process that holds the model; a model served to its
-# machine's processes from outside Beam's workers (`large_model`) counts nowhere.
+# model excluded, summed over its copies where it has one on each of several GPUs. Counted in
+# the worker process that holds the model; a model served to its machine's processes from
+# outside Beam's workers (`large_model`) counts nowhere.
 MODEL_MICROSECONDS = "model_microseconds"
 
 
+@dataclasses.dataclass
+class Replica:
+    """One copy of the module, on `device` (None: wherever TensorFlow places it), with the
+    function of it that maps uint8 images to feature vectors."""
+
+    device: str | None
+    module: Any
+    embed: Callable
+
+
+def load_replica(handle: str, device: str | None, jit_compile: bool, scope=None) -> Replica:
+    """The module at `handle` (a local path) loaded onto `device`, or within `scope` (a TPU
+    strategy's)."""
+    import tensorflow as tf
+    import tensorflow_hub as hub
+
+    place = (lambda: tf.device(device)) if device else contextlib.nullcontext
+    with scope or place():
+        module = hub.load(handle)
+    choice = signature.of_loaded(module)
+    if choice.signature is None:
+        features = module
+    else:
+        function = module.signatures[choice.signature]
+        input_name, output_name = choice.input_name, choice.output_name
+
+        def features(images):
+            return function(**{input_name: images})[output_name]
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)],
+        jit_compile=jit_compile or None,
+    )
+    def embed(images):
+        with place():
+            # The module takes float images in [0, 1]; pixels travel as uint8 until here.
+            return tf.cast(features(tf.cast(images, tf.float32) / 255.0), tf.float32)
+
+    return Replica(device, module, embed)
+
+
 class LoadedEmbedder(shared_batch.SharedBatchTarget):
-    """A loaded module and the one function of it that maps uint8 images to feature vectors."""
+    """A loaded module, one copy per device that runs it, and the one function of it that maps
+    uint8 images to feature vectors."""
 
     def __init__(
         self,
@@ -44,54 +89,44 @@ class LoadedEmbedder(shared_batch.SharedBatchTarget):
     ):
         """tpu_batch_size: run on the worker's TPU, in batches of exactly this many images
         (transforms/tpu.py); a TPU that cannot be initialized raises TpuUnavailableError."""
-        import tensorflow as tf
-        import tensorflow_hub as hub
-
         configure_threads(processes_per_machine)
         on_tpu = tpu_batch_size is not None
         configure(precision, processes_per_machine, on_tpu=on_tpu)
         self._strategy = tpu.connect() if on_tpu else None
         self._tpu_batch_size = tpu_batch_size
         self.handle = handle
-        scope = self._strategy.scope() if on_tpu else contextlib.nullcontext()
-        with scope:
-            self.module = hub.load(local_model_path(handle))
-        self.choice = signature.of_loaded(self.module)
-        if self.choice.signature is None:
-            features = self.module
+        path = local_model_path(handle)
+        if on_tpu:
+            scope = self._strategy.scope()
+            self.replicas = [load_replica(path, None, jit_compile=True, scope=scope)]
         else:
-            function = self.module.signatures[self.choice.signature]
-            input_name, output_name = self.choice.input_name, self.choice.output_name
-
-            def features(images):
-                return function(**{input_name: images})[output_name]
-
-        @tf.function(
-            input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)],
-            jit_compile=jit_compile or on_tpu or None,
-        )
-        def embed(images):
-            # The module takes float images in [0, 1]; pixels travel as uint8 until here.
-            return tf.cast(features(tf.cast(images, tf.float32) / 255.0), tf.float32)
-
-        self._embed = embed
-        # One call at a time. Concurrent calls (the worker threads of a process, or the worker
-        # processes a shared model serves) would each hold a batch's activations at once: with
-        # two they raised peak memory by 1.4x here, and serialized they ran no slower, since one
-        # call already spreads over every core (benchmarks/throughput.py --rss).
-        self._lock = threading.Lock()
+            devices = replica_devices(processes_per_machine)
+            self.replicas = [load_replica(path, device, jit_compile) for device in devices]
+            if len(devices) > 1:
+                logger.info("A copy of the model on each of %s", ", ".join(devices))
+        self.module = self.replicas[0].module
+        # Each call takes a copy of its own: one call at a time per device. Concurrent calls on
+        # one device (the worker threads of a process, or the worker processes a shared model
+        # serves) would each hold a batch's activations at once: with two they raised peak
+        # memory by 1.4x here, and serialized they ran no slower, since one call already spreads
+        # over every core (benchmarks/throughput.py --rss). With a copy on each of several GPUs,
+        # as many calls run at once.
+        self._free: queue.SimpleQueue[Replica] = queue.SimpleQueue()
+        for replica in self.replicas:
+            self._free.put(replica)
         self._busy = Metrics.counter(METRICS_NAMESPACE, MODEL_MICROSECONDS)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 -> (N, D) float32."""
-        with self._lock:
-            start = time.perf_counter_ns()
-            try:
-                if self._strategy is not None:
-                    return tpu.run_fixed(self._strategy, self._embed, images, self._tpu_batch_size)
-                return self._embed(as_tensor(images)).numpy()
-            finally:
-                self._busy.inc((time.perf_counter_ns() - start) // 1000)
+        replica = self._free.get()
+        start = time.perf_counter_ns()
+        try:
+            if self._strategy is not None:
+                return tpu.run_fixed(self._strategy, replica.embed, images, self._tpu_batch_size)
+            return replica.embed(as_tensor(images)).numpy()
+        finally:
+            self._busy.inc((time.perf_counter_ns() - start) // 1000)
+            self._free.put(replica)
 
 
 class HubImageEmbedder(ModelHandler[np.ndarray, np.ndarray, LoadedEmbedder]):
