@@ -150,7 +150,7 @@ def _gpu_machine(spec: str, kind: str, count: int, options: PipelineOptions) -> 
             raise AcceleratorError(
                 f"--accelerator {spec!r}: --machine_type {given} comes with {carried} GPU"
                 f"{'s' if carried > 1 else ''}, not {count}; give a count of {carried}, or a "
-                "machine type that carries that many"
+                f"machine type with {count}"
             )
         return None
     machines = GPU_MACHINES.get(kind)

@@ -358,7 +358,7 @@ def model_sharing(chosen: Sharing | None, spec: str | None) -> Sharing:
         return chosen or Sharing.PROCESS
     if chosen is Sharing.PROCESS:
         raise UsageError(
-            f"--accelerator {spec}: with several GPUs per worker its processes share one model "
+            f"--accelerator {spec!r}: with several GPUs per worker its processes share one model "
             "per machine, which runs a copy on each GPU (NVIDIA MPS, which would let a model "
             "per process share a GPU, serves one GPU per worker only); leave out "
             "--model_sharing process"
