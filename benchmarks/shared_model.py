@@ -34,7 +34,6 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # the project, where it is not installed
-sys.path.insert(0, HERE)
 
 from feed_on_cores import GridMeanModel  # noqa: E402
 

@@ -104,7 +104,6 @@ class LoadedEmbedder(shared_batch.SharedBatchTarget):
             self.replicas = [load_replica(path, device, jit_compile) for device in devices]
             if len(devices) > 1:
                 logger.info("A copy of the model on each of %s", ", ".join(devices))
-        self.module = self.replicas[0].module
         # Each call takes a copy of its own: one call at a time per device. Concurrent calls on
         # one device (the worker threads of a process, or the worker processes a shared model
         # serves) would each hold a batch's activations at once: with two they raised peak
@@ -115,6 +114,11 @@ class LoadedEmbedder(shared_batch.SharedBatchTarget):
         for replica in self.replicas:
             self._free.put(replica)
         self._busy = Metrics.counter(METRICS_NAMESPACE, MODEL_MICROSECONDS)
+
+    @property
+    def module(self):
+        """The loaded module (its first copy)."""
+        return self.replicas[0].module
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 -> (N, D) float32."""
