@@ -109,12 +109,15 @@ import json, sys, threading
 import numpy as np
 import tensorflow as tf
 
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from transforms import accelerate
 from transforms.model import LoadedEmbedder
 from transforms.threads import PER_CORE
 
+# Without GPUs, one copy; and naming the devices must not start TensorFlow's runtime, or the
+# logical devices below could no longer be made (RuntimeError).
+no_gpus = accelerate.replica_devices(1)
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 accelerate.REPLICA_DEVICE_TYPE = "CPU"
 model = LoadedEmbedder(sys.argv[1], processes_per_machine=1)
 batch = np.random.default_rng(0).integers(0, 256, (3, int(sys.argv[2]), int(sys.argv[2]), 3))
@@ -146,6 +149,7 @@ print(json.dumps({
     "calls": len(results),
     "per_process": accelerate.replica_devices(PER_CORE),
     "unknown": accelerate.replica_devices(None),
+    "no_gpus": no_gpus,
 }))
 """
 
@@ -172,4 +176,4 @@ def test_a_process_with_several_devices_runs_a_copy_of_the_model_on_each(fixture
     assert found["calls"] == 2 and found["ran_on"] == devices
     assert found["copies_differ_by"] == 0 and found["calls_differ_by"] == 0
     # A process among several with a model each keeps one copy, where TensorFlow places it.
-    assert found["per_process"] == found["unknown"] == [None]
+    assert found["per_process"] == found["unknown"] == found["no_gpus"] == [None]

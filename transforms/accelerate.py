@@ -65,13 +65,22 @@ def replica_devices(processes_per_machine: int | None) -> list[str | None]:
     """The devices that each hold a copy of the model: every GPU where this is the machine's one
     process with a model (its only worker process, or the one that serves a model its processes
     share) and the machine has several; else [None], wherever TensorFlow places it (its first
-    GPU). Call after `configure`: listing the devices starts TensorFlow's runtime."""
+    GPU). Named from the configuration alone: listing the logical devices would start
+    TensorFlow's runtime before the model loads, which cost a CPU worker about 0.5 ms of kernel
+    time per image in the command's steady state (benchmarks/cpu.py)."""
     import tensorflow as tf
 
     if process_count(processes_per_machine) != 1:
         return [None]
-    devices = [device.name for device in tf.config.list_logical_devices(REPLICA_DEVICE_TYPE)]
-    return devices if len(devices) > 1 else [None]
+    # Logical devices are numbered in order over the physical ones; a physical device given no
+    # logical configuration is one logical device.
+    count = sum(
+        len(tf.config.get_logical_device_configuration(device) or [None])
+        for device in tf.config.list_physical_devices(REPLICA_DEVICE_TYPE)
+    )
+    if count < 2:
+        return [None]
+    return [f"/device:{REPLICA_DEVICE_TYPE}:{index}" for index in range(count)]
 
 
 def require_support(precision: Precision) -> None:
