@@ -17,6 +17,17 @@ RUN pip install --no-cache-dir "tensorflow[and-cuda]==2.21.0" . \
     && pip check \
     && python -c "import tensorflow_hub, transforms.model, pipeline.run"
 
+# Pillow-SIMD decodes and resizes at about twice Pillow's speed per vCPU, and on a GPU worker the
+# vCPUs' decoding is what feeds the model (README, "Faster decoding"). It is built into a folder
+# of its own, first on PYTHONPATH; Pillow stays installed for the packages that require it.
+COPY tools/install-pillow-simd ./tools/
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        gcc libjpeg62-turbo-dev zlib1g-dev libtiff-dev libwebp-dev libopenjp2-7-dev \
+    && rm -rf /var/lib/apt/lists/* \
+    && tools/install-pillow-simd /opt/pillow-simd python
+ENV PYTHONPATH=/opt/pillow-simd${PYTHONPATH:+:$PYTHONPATH}
+
 # The Flex Template launcher runs the command (pipeline/run.py) with the template's parameters.
 COPY --from=gcr.io/dataflow-templates-base/python311-template-launcher-base:latest \
     /opt/google/dataflow/python_template_launcher /opt/google/dataflow/python_template_launcher

@@ -230,12 +230,16 @@ def decode_only_rate(folders: list[str], counts: tuple[int, int]) -> Rates:
     return Rates(marginal, math.nan, math.nan, (walls[0], walls[1]))
 
 
-def emit(**fields) -> None:
+def emit_to(name: str, **fields) -> None:
+    """`fields` as a JSON line on stdout, also appended to $OUT/`name` where OUT is set."""
     line = json.dumps(fields)
     print(line, flush=True)
     if os.environ.get("OUT"):
-        with open(os.path.join(os.environ["OUT"], "feed.jsonl"), "a") as handle:
+        with open(os.path.join(os.environ["OUT"], name), "a") as handle:
             handle.write(line + "\n")
+
+
+emit = functools.partial(emit_to, "feed.jsonl")
 
 
 def sample_photos() -> list[str]:
