@@ -79,6 +79,11 @@ def compare_size(size: str, site: str, repeats: int, per_core: int) -> None:
         for _ in range(repeats):
             for name, build_site in builds.items():
                 runs[name].append(measure(build_site, listing, pixels[name]))
+            if runs["pillow"][0]["pillow"] == runs["simd"][0]["pillow"]:
+                raise SystemExit(
+                    f"both sides import Pillow {runs['simd'][0]['pillow']}: run this without "
+                    "Pillow-SIMD on PYTHONPATH, and give its folder as --site"
+                )
         medians = {
             f"{name}_{kind}": round(statistics.median(run[kind] for run in runs[name]), 1)
             for name in builds
