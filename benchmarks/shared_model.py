@@ -16,13 +16,12 @@ vectors pickled back. Against what a machine's GPUs take (B4 on one H200: 1,509 
 float32, 3,202 in bfloat16; README, GPU workers), it says whether one shared model can feed
 them all. Senders counts above the cores this process may use are skipped. JSON lines on
 stdout: images a second in all and per sender, and the senders' CPU per image, medians of
---repeats.
+--repeats, also appended to $OUT/shared_model.jsonl where OUT is set.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import statistics
@@ -35,11 +34,12 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # the project, where it is not installed
 
-from feed_on_cores import GridMeanModel  # noqa: E402
+from feed_on_cores import GridMeanModel, emit_to  # noqa: E402
 
 from transforms.threads import usable_cores  # noqa: E402
 
 IMAGE_SIZE = 380
+OUTPUT = "shared_model.jsonl"
 
 
 def send(tag: str, seconds: float, batch_size: int, ready, results) -> None:
@@ -101,23 +101,19 @@ def main() -> None:
             run = measure(senders, args.seconds, args.batch_size)
             runs[senders].append(run)
             rounded = {name: round(value, 1) for name, value in run.items()}
-            print(json.dumps({"repeat": repeat, "senders": senders, **rounded}), flush=True)
+            emit_to(OUTPUT, repeat=repeat, senders=senders, **rounded)
     for senders, values in runs.items():
         medians = {
             name: round(statistics.median(run[name] for run in values), 1) for name in values[0]
         }
-        print(
-            json.dumps(
-                {
-                    "stage": "medians",
-                    "senders": senders,
-                    "cores": cores,
-                    "batch_size": args.batch_size,
-                    "repeats": args.repeats,
-                    **medians,
-                }
-            ),
-            flush=True,
+        emit_to(
+            OUTPUT,
+            stage="medians",
+            senders=senders,
+            cores=cores,
+            batch_size=args.batch_size,
+            repeats=args.repeats,
+            **medians,
         )
 
 
