@@ -14,12 +14,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.records_file import records
 from pipeline.summary import SUMMARY_FILE
 from transforms.fs import read_bytes
 from transforms.history import embeddings_run
 from transforms.image_records import ExampleDecoder, first_values
 from transforms.parquet import PARQUET_SUFFIX
+from transforms.tfrecord_format import records
 from transforms.write import EMBEDDINGS_PREFIX, EMBEDDINGS_SUFFIX, FAILURES_PREFIX
 
 # Records decoded per call of tfx-bsl's columnar decoder.

@@ -8,12 +8,10 @@ import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 from skimage import data
 
 from pipeline import neighbours, results
-from pipeline.records_file import CorruptRecordError, records
 from pipeline.report import main as report_main
 from pipeline.thumbnails import preview_jpeg, thumbnail
 from tests.job import run_job
@@ -225,19 +223,3 @@ def test_thumbnails_are_upright_and_failures_are_placeholders(photo_folder, tmp_
     for uri in (str(tmp_path / "text.jpg"), str(tmp_path / "absent.jpg")):
         made = thumbnail(uri)
         assert made.src is None and made.problem
-
-
-def test_tfrecord_framing_is_checked(tmp_path):
-    path = str(tmp_path / "r.tfrecord")
-    with tf.io.TFRecordWriter(path) as writer:
-        for payload in (b"one", b"", b"three" * 100):
-            writer.write(payload)
-    with open(path, "rb") as handle:
-        whole = handle.read()
-    assert list(records(whole)) == [b"one", b"", b"three" * 100]
-    damaged = bytearray(whole)
-    damaged[14] ^= 0xFF  # inside the first record's data
-    with pytest.raises(CorruptRecordError, match="data checksum"):
-        list(records(bytes(damaged)))
-    with pytest.raises(CorruptRecordError, match="truncated"):
-        list(records(whole[:-3]))

@@ -17,6 +17,7 @@ from transforms.index import INDEX_PREFIX, IndexRow, WriteIndex
 from transforms.parquet import StampedEmbedding, WriteParquet
 from transforms.reasons import REASONS
 from transforms.records import METRICS_NAMESPACE, STAGES, Embedding, Failure
+from transforms.tfrecord_sink import WriteTFRecords
 
 # Counter name prefixes, read back by the run summary.
 FAILED_STAGE = "failed_stage_"
@@ -140,9 +141,7 @@ class WriteEmbeddings(beam.PTransform):
         written = []
         if self.output_format.tfrecord:
             written.append(
-                encoded.examples
-                | "WriteTFRecords"
-                >> beam.io.WriteToTFRecord(prefix, file_name_suffix=EMBEDDINGS_SUFFIX)
+                encoded.examples | "WriteTFRecords" >> WriteTFRecords(prefix, EMBEDDINGS_SUFFIX)
             )
         if self.output_format.parquet:
             written.append(

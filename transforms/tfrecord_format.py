@@ -1,5 +1,6 @@
-"""TFRecord files read whole, from bytes fetched on any Beam filesystem: each record's framing is
-checked (length and data CRC-32C, masked as TensorFlow writes them)."""
+"""The TFRecord format: each record framed by its length and two CRC-32Cs, masked as TensorFlow
+writes them. Records are framed for writing, and read back from a whole file's bytes fetched on
+any Beam filesystem, each record's framing checked."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import google_crc32c
 _HEADER = struct.Struct("<QI")  # length, masked CRC of the length
 _FOOTER = struct.Struct("<I")  # masked CRC of the data
 _MASK_DELTA = 0xA282EAD8
+_LENGTH = struct.Struct("<Q")
 
 
 class CorruptRecordError(ValueError):
@@ -20,6 +22,13 @@ class CorruptRecordError(ValueError):
 def masked_crc(data: bytes) -> int:
     crc = google_crc32c.value(data)
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
+
+
+def append_framed(buffer: bytearray, record: bytes) -> None:
+    """Appends `record`, framed, to `buffer`: the bytes TensorFlow's TFRecordWriter writes."""
+    buffer += _HEADER.pack(len(record), masked_crc(_LENGTH.pack(len(record))))
+    buffer += record
+    buffer += _FOOTER.pack(masked_crc(record))
 
 
 def records(data: bytes) -> Iterator[bytes]:
