@@ -235,6 +235,7 @@ def emit_to(name: str, **fields) -> None:
     line = json.dumps(fields)
     print(line, flush=True)
     if os.environ.get("OUT"):
+        os.makedirs(os.environ["OUT"], exist_ok=True)
         with open(os.path.join(os.environ["OUT"], name), "a") as handle:
             handle.write(line + "\n")
 
