@@ -5,6 +5,7 @@ machines that lack TensorFlow.
     python benchmarks/feed_on_cores.py [--small 4000] [--large 16000] [--size 640x480]
         [--repeats 2]
         [--layouts default,processes,shared,decode-only[,tensorflow,one-thread,no-decode]]
+        [--tree DIR ...]
     python benchmarks/feed_on_cores.py --capacity 640x480,1600x1200,4032x3024 [--repeats 2]
 
 The command runs whole (`pipeline.run.main`: listing, reading, decoding, RunInference with the
@@ -42,8 +43,11 @@ and against every core decoding at once, a process each (less where cores share 
 cores). Beside those, every core decoding at once in one process, a thread each, with no Beam
 around them (`every_thread`): against the processes, what the GIL between decoding threads
 costs; against it, `decode-only` shows what Beam's reading and per-element steps cost. Layouts
-alternate with the decode measurements, --repeats times; medians. JSON lines on stdout, also
-appended to $OUT/feed.jsonl where OUT is set.
+alternate with the decode measurements, --repeats times; medians. With --tree (repeatable), each
+layout runs once for each checkout of this project named, in turn, with that checkout's code
+(`LAYOUT@DIR` in the output): a change measured before and after in one run; the decode
+measurements are this checkout's. JSON lines on stdout, also appended to $OUT/feed.jsonl where
+OUT is set.
 
 With --capacity, only what the cores decode, by photo size: one core, every core at once a
 process each, and every core in threads of one process, over CAPACITY_PER_CORE photos per core
@@ -99,6 +103,7 @@ from throughput import (  # noqa: E402
     decode_per_core,
     jpeg_folders,
     marginal_rate,
+    tree_environment,
     zero_cost_model,
 )
 
@@ -215,14 +220,17 @@ def decode_only() -> None:
     sys.exit(0 if decoded == len(glob.glob(pattern)) else 1)
 
 
-def decode_only_rate(folders: list[str], counts: tuple[int, int]) -> Rates:
+def decode_only_rate(folders: list[str], counts: tuple[int, int], tree: str = ROOT) -> Rates:
     """decode_only()'s marginal img/s between the small and the large folder, each run in a
-    process of its own as the command is; it writes no index, so no steady rate."""
+    process of its own as the command is, with the code of the checkout `tree`; it writes no
+    index, so no steady rate."""
     walls = []
     for folder in folders:
         command = [sys.executable, "-c", "import feed_on_cores; feed_on_cores.decode_only()"]
         start = time.perf_counter()
-        done = subprocess.run([*command, folder], cwd=ROOT, capture_output=True, text=True)
+        done = subprocess.run(
+            [*command, folder], cwd=tree, env=tree_environment(tree), capture_output=True, text=True
+        )
         walls.append(time.perf_counter() - start)
         if done.returncode:
             raise RuntimeError(f"decode-only over {folder} failed:\n{done.stdout[-3000:]}")
@@ -310,6 +318,7 @@ def main() -> None:
         "--layouts", default=",".join(layout for layout in LAYOUTS if layout not in OPTIONAL)
     )
     parser.add_argument("--capacity", metavar="SIZES", help="e.g. 640x480,4032x3024")
+    parser.add_argument("--tree", action="append", default=None, help="default: this checkout")
     args = parser.parse_args()
     if args.capacity:
         decode_capacity(args.capacity.split(","), args.repeats)
@@ -331,7 +340,11 @@ def main() -> None:
     )
     emit(stage="photos", small=args.small, large=args.large, size=args.size, cores=CORES)
     one_core, every_core, every_thread = [], [], []
-    rates: dict[str, list[Rates]] = {layout: [] for layout in layouts}
+    trees = [os.path.abspath(tree) for tree in args.tree or [ROOT]]
+    # Each layout once per checkout, named LAYOUT@CHECKOUT where there are several.
+    runs = [(layout, tree) for layout in layouts for tree in trees]
+    name = {run: run[0] if len(trees) == 1 else f"{run[0]}@{run[1]}" for run in runs}
+    rates: dict[str, list[Rates]] = {name[run]: [] for run in runs}
     for repeat in range(args.repeats):
         one_core.append(decode_per_core(paths[: max(200, CORES * 50)]))
         every_core.append(decode_every_core(paths[: CORES * 500]))
@@ -343,24 +356,24 @@ def main() -> None:
             every_core=round(every_core[-1], 1),
             every_thread=round(every_thread[-1], 1),
         )
-        for layout in layouts:
+        for layout, tree in runs:
             counts = (args.small, args.large)
             if layout == DECODE_ONLY:
-                rate = decode_only_rate(folders, counts)
+                rate = decode_only_rate(folders, counts, tree)
             elif layout == TENSORFLOW:
-                rate = marginal_rate(*folders, counts, saved_model, ["--quiet"])
+                rate = marginal_rate(*folders, counts, saved_model, ["--quiet"], tree=tree)
             elif layout == NO_DECODE:
                 counts = (args.small * NO_DECODE_COPIES, args.large * NO_DECODE_COPIES)
                 flags = ["--image_size", str(IMAGE_SIZE), "--quiet"]
-                rate = marginal_rate(*many, counts, model, flags, entry=NO_DECODE_ENTRY)
+                rate = marginal_rate(*many, counts, model, flags, NO_DECODE_ENTRY, tree)
             else:
                 flags = ["--image_size", str(IMAGE_SIZE), "--quiet", *LAYOUTS[layout]]
-                rate = marginal_rate(*folders, counts, model, flags, entry=ENTRY)
-            rates[layout].append(rate)
+                rate = marginal_rate(*folders, counts, model, flags, ENTRY, tree)
+            rates[name[layout, tree]].append(rate)
             emit(
                 stage="feed",
                 repeat=repeat,
-                layout=layout,
+                layout=name[layout, tree],
                 wall_small=round(rate.walls[0], 2),
                 wall_large=round(rate.walls[1], 2),
                 marginal=round(rate.marginal, 1),
@@ -375,22 +388,23 @@ def main() -> None:
         "every_thread": round(threads, 1),
         "every_thread_ratio": round(threads / capacity, 3),
     }
-    for layout, values in rates.items():
+    for (layout, _), label in name.items():
+        values = rates[label]
         for kind in ("marginal", "steady"):
             if layout == DECODE_ONLY and kind == "steady":
                 continue
             median = statistics.median(getattr(value, kind) for value in values)
-            summary[f"{layout}_{kind}"] = round(median, 1)
+            summary[f"{label}_{kind}"] = round(median, 1)
             if layout == NO_DECODE:
                 # The job's own work per image, in microseconds of the layout's wall time.
-                summary[f"{layout}_{kind}_us"] = round(1e6 / median, 1)
-                summary[f"{layout}_{kind}_ceiling"] = round(1 / (1 + capacity / median), 3)
+                summary[f"{label}_{kind}_us"] = round(1e6 / median, 1)
+                summary[f"{label}_{kind}_ceiling"] = round(1 / (1 + capacity / median), 3)
                 continue
             # One thread decodes on one core at most.
             cores = statistics.median(one_core) if layout == ONE_THREAD else capacity
-            summary[f"{layout}_{kind}_ratio"] = round(median / cores, 3)
+            summary[f"{label}_{kind}_ratio"] = round(median / cores, 3)
             if layout != ONE_THREAD:
-                summary[f"{layout}_{kind}_ratio_every_core"] = round(median / together, 3)
+                summary[f"{label}_{kind}_ratio_every_core"] = round(median / together, 3)
     emit(stage="medians", repeats=args.repeats, **summary)
     shutil.rmtree(work)
 

@@ -288,13 +288,21 @@ def run_job(
     rss: bool = False,
     output: str | None = None,
     entry: Sequence[str] = ENTRY,
+    tree: str = ROOT,
 ) -> dict:
     """The command over `folder`'s JPEGs in a process of its own, into `output` (default: a new
-    temporary folder): wall seconds, peak RSS of its process tree (with rss) and summary.json."""
+    temporary folder), with the code of the checkout `tree`: wall seconds, peak RSS of its
+    process tree (with rss) and summary.json."""
     output = output or tempfile.mkdtemp(prefix="bench-out-")
     command = command_line(folder, output, model, *extra, entry=entry)
     start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command,
+        cwd=tree,
+        env=tree_environment(tree),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     sampler = PeakRss(process.pid) if rss else None
     _, err = process.communicate()
     wall = time.perf_counter() - start
@@ -304,6 +312,13 @@ def run_job(
     with open(os.path.join(output, "summary.json")) as handle:
         summary = json.load(handle)
     return {"wall": wall, "peak_rss": peak, "summary": summary}
+
+
+def tree_environment(tree: str) -> dict[str, str]:
+    """This environment, with the checkout `tree` and its benchmarks first on PYTHONPATH: the
+    command and the modules its entry imports (feed_on_cores) come from that checkout."""
+    paths = [tree, os.path.join(tree, "benchmarks"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
 
 
 def checkouts_parser(description: str) -> argparse.ArgumentParser:
@@ -384,12 +399,13 @@ def marginal_rate(
     model: str,
     extra,
     entry: Sequence[str] = ENTRY,
+    tree: str = ROOT,
 ) -> Rates:
     """The command's marginal img/s between a small and a large run, run in that order, and the
-    steady rate within the large one."""
+    steady rate within the large one, with the code of the checkout `tree`."""
     outputs = [tempfile.mkdtemp(prefix="bench-out-") for _ in (small, large)]
     runs = [
-        run_job(folder, model, extra, output=output, entry=entry)
+        run_job(folder, model, extra, output=output, entry=entry, tree=tree)
         for folder, output in zip((small, large), outputs, strict=True)
     ]
     for run, count in zip(runs, counts, strict=True):
