@@ -40,9 +40,12 @@ Layouts:
 For each layout: the marginal img/s between a small and a large run (start-up cancels) and the
 steady rate within the large run (`throughput.steady`), against cores x one core's decode rate
 and against every core decoding at once, a process each (less where cores share physical
-cores). Beside those, every core decoding at once in one process, a thread each, with no Beam
-around them (`every_thread`): against the processes, what the GIL between decoding threads
-costs; against it, `decode-only` shows what Beam's reading and per-element steps cost. Layouts
+cores); and, marginal too, the CPU microseconds and the context switches each image cost the
+command's process and the children it waited for (`cpu_us`, `switches`): CPU time moves less
+than wall time on a shared machine, and a thread that waits for the GIL gives up its core.
+Beside those, every core decoding at once in one process, a thread each, with no Beam around
+them (`every_thread`): against the processes, what the GIL between decoding threads costs;
+against it, `decode-only` shows what Beam's reading and per-element steps cost. Layouts
 alternate with the decode measurements, --repeats times; medians. With --tree (repeatable), each
 layout runs once for each checkout of this project named, in turn, with that checkout's code
 (`LAYOUT@DIR` in the output): a change measured before and after in one run; the decode
@@ -378,6 +381,8 @@ def main() -> None:
                 wall_large=round(rate.walls[1], 2),
                 marginal=round(rate.marginal, 1),
                 steady=None if math.isnan(rate.steady) else round(rate.steady, 1),
+                cpu_us=None if math.isnan(rate.cpu_us) else round(rate.cpu_us, 1),
+                switches=None if math.isnan(rate.switches) else round(rate.switches, 2),
             )
     capacity = CORES * statistics.median(one_core)
     together = statistics.median(every_core)
@@ -390,6 +395,10 @@ def main() -> None:
     }
     for (layout, _), label in name.items():
         values = rates[label]
+        if layout != DECODE_ONLY:
+            # What each image cost the command's process, marginal: CPU and thread switches.
+            summary[f"{label}_cpu_us"] = round(statistics.median(v.cpu_us for v in values), 1)
+            summary[f"{label}_switches"] = round(statistics.median(v.switches for v in values), 2)
         for kind in ("marginal", "steady"):
             if layout == DECODE_ONLY and kind == "steady":
                 continue

@@ -37,6 +37,7 @@ import math
 import multiprocessing
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -291,10 +292,12 @@ def run_job(
     tree: str = ROOT,
 ) -> dict:
     """The command over `folder`'s JPEGs in a process of its own, into `output` (default: a new
-    temporary folder), with the code of the checkout `tree`: wall seconds, peak RSS of its
-    process tree (with rss) and summary.json."""
+    temporary folder), with the code of the checkout `tree`: wall seconds, CPU seconds and
+    context switches of the process and the children it waited for, peak RSS of its process
+    tree (with rss) and summary.json."""
     output = output or tempfile.mkdtemp(prefix="bench-out-")
     command = command_line(folder, output, model, *extra, entry=entry)
+    usage = children_usage()
     start = time.perf_counter()
     process = subprocess.Popen(
         command,
@@ -306,12 +309,22 @@ def run_job(
     sampler = PeakRss(process.pid) if rss else None
     _, err = process.communicate()
     wall = time.perf_counter() - start
+    cpu, switches = (after - before for after, before in zip(children_usage(), usage, strict=True))
     peak = sampler.stop() if sampler else 0
     if process.returncode:
         raise RuntimeError(f"{' '.join(command)} failed:\n{err.decode()[-3000:]}")
     with open(os.path.join(output, "summary.json")) as handle:
         summary = json.load(handle)
-    return {"wall": wall, "peak_rss": peak, "summary": summary}
+    return {"wall": wall, "cpu": cpu, "switches": switches, "peak_rss": peak, "summary": summary}
+
+
+def children_usage() -> tuple[float, int]:
+    """CPU seconds (user and system) and context switches (voluntary or not) of every thread of
+    this process's children that have ended and been waited for, and of theirs, so far. CPU
+    time moves less than wall time on a shared machine; a switch is where a thread gave up its
+    core, as waiting for the GIL makes it."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime, usage.ru_nvcsw + usage.ru_nivcsw
 
 
 def tree_environment(tree: str) -> dict[str, str]:
@@ -365,6 +378,8 @@ class Rates(NamedTuple):
     steady: float  # img/s within the large run, from its own time stamps
     model_share: float  # the model's seconds between the two runs over their wall seconds, or nan
     walls: tuple[float, float]  # wall seconds of the small and the large run
+    cpu_us: float = math.nan  # CPU microseconds per image between the two runs (run_job's cpu)
+    switches: float = math.nan  # context switches per image between the two runs
 
 
 class Steady(NamedTuple):
@@ -418,7 +433,10 @@ def marginal_rate(
     # None where the model ran outside the workers (--model_sharing machine): not counted.
     share = math.nan if None in seconds else (seconds[1] - seconds[0]) / wall
     walls = (runs[0]["wall"], runs[1]["wall"])
-    return Rates((counts[1] - counts[0]) / wall, within, share, walls)
+    images = counts[1] - counts[0]
+    cpu_us = (runs[1]["cpu"] - runs[0]["cpu"]) / images * 1e6
+    switches = (runs[1]["switches"] - runs[0]["switches"]) / images
+    return Rates(images / wall, within, share, walls, cpu_us, switches)
 
 
 def feed(args, folders: tuple[str, str], paths: list[str], extra: list[str]) -> None:
