@@ -337,10 +337,6 @@ def main() -> None:
     *folders, paths = jpeg_folders(work, args.small, args.large, make)
     if NO_DECODE in layouts:
         many = [linked_copies(folder, NO_DECODE_COPIES) for folder in folders]
-    # The command's worker processes import ZeroCostEmbedder from this module.
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        [ROOT, HERE, *filter(None, [os.environ.get("PYTHONPATH")])]
-    )
     emit(stage="photos", small=args.small, large=args.large, size=args.size, cores=CORES)
     one_core, every_core, every_thread = [], [], []
     trees = [os.path.abspath(tree) for tree in args.tree or [ROOT]]

@@ -329,7 +329,8 @@ def children_usage() -> tuple[float, int]:
 
 def tree_environment(tree: str) -> dict[str, str]:
     """This environment, with the checkout `tree` and its benchmarks first on PYTHONPATH: the
-    command and the modules its entry imports (feed_on_cores) come from that checkout."""
+    command and the modules its entry imports (feed_on_cores) come from that checkout, and so do
+    those its worker processes import (feed_on_cores' ZeroCostEmbedder), since they inherit it."""
     paths = [tree, os.path.join(tree, "benchmarks"), *filter(None, [os.environ.get("PYTHONPATH")])]
     return dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
 

@@ -52,7 +52,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # the project, where it is not installed
 
 from feed_on_cores import IMAGE_SIZE, LAYOUTS, ONE_THREAD, command, make_photos  # noqa: E402
-from throughput import ROOT, read_all, usable_cores  # noqa: E402
+from throughput import ROOT, read_all, tree_environment, usable_cores  # noqa: E402
 
 STAMPED = ("default", ONE_THREAD)
 BARE = "bare:"
@@ -201,9 +201,7 @@ def run(layout: str, folder: str, work: str, tree: str = ROOT) -> dict[str, floa
         *("--output", os.path.join(work, "out"), "--model_handle", model),
         *flags,
     ]
-    env = dict(os.environ, **{STAMPS_FILE: stamps})
-    benchmarks = os.path.join(tree, "benchmarks")
-    env["PYTHONPATH"] = os.pathsep.join([tree, benchmarks, *filter(None, [env.get("PYTHONPATH")])])
+    env = {**tree_environment(tree), STAMPS_FILE: stamps}
     done = subprocess.run(argv, cwd=tree, env=env, capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"{layout} failed:\n{done.stderr[-3000:]}")
