@@ -22,8 +22,7 @@ RUN pip install --no-cache-dir "tensorflow[and-cuda]==2.21.0" . \
 # of its own, first on PYTHONPATH; Pillow stays installed for the packages that require it.
 COPY tools/install-pillow-simd ./tools/
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends \
-        gcc libjpeg62-turbo-dev zlib1g-dev libtiff-dev libwebp-dev libopenjp2-7-dev \
+    && apt-get install -y --no-install-recommends $(tools/install-pillow-simd --debian-packages) \
     && rm -rf /var/lib/apt/lists/* \
     && tools/install-pillow-simd /opt/pillow-simd python
 ENV PYTHONPATH=/opt/pillow-simd${PYTHONPATH:+:$PYTHONPATH}
