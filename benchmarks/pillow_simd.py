@@ -28,7 +28,7 @@ import tempfile
 
 import numpy as np
 from feed_on_cores import CORES, emit_to, make_photos
-from throughput import ROOT
+from throughput import ROOT, tree_environment
 
 # One core decodes this many of the photos; the pixels of this many are compared.
 ONE_CORE_PHOTOS = 40
@@ -55,9 +55,9 @@ print(json.dumps({
 
 def measure(site: str | None, listing: str, pixels: str) -> dict:
     """One build's rates over the photos `listing` names, in a process of its own."""
-    path = [site] if site else []
-    path += [os.path.join(ROOT, "benchmarks"), ROOT, os.environ.get("PYTHONPATH", "")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(part for part in path if part)}
+    env = tree_environment(ROOT)
+    if site:
+        env["PYTHONPATH"] = os.pathsep.join([site, env["PYTHONPATH"]])
     command = [sys.executable, "-c", MEASURE, listing, pixels, str(ONE_CORE_PHOTOS), str(COMPARED)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
     if done.returncode:
