@@ -23,6 +23,7 @@ from pipeline.build import build  # noqa: E402
 from pipeline.options import JobOptions, UsageError, parse  # noqa: E402
 from pipeline.progress import ProgressLine, heard_here  # noqa: E402
 from transforms.counters import listening  # noqa: E402
+from transforms.pillow_build import pillow_build  # noqa: E402
 from transforms.threads import usable_cores  # noqa: E402
 
 # Named, not __name__: run as `python -m pipeline.run` this module is __main__.
@@ -117,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_here(pipeline: beam.Pipeline, job: JobOptions, show_progress: bool) -> int:
     direct_runner.stop_timed_flushes()
+    logger.info("Decoding with %s", pillow_build())
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
         if show_progress:

@@ -15,6 +15,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from transforms import priority
 from transforms.color import to_rgb
 from transforms.counters import count
+from transforms.pillow_build import log_pillow_build
 from transforms.preprocess import CROP_PADDING, Resize, to_model_input
 from transforms.reasons import EmptyFileError, PixelBudgetError
 from transforms.records import FAILURES, DecodedImage, Failure, ImageFile
@@ -129,6 +130,9 @@ class _DecodeFn(beam.DoFn):
         self._args = (image_size, resize, max_pixels)
         self._yield_cores = yield_cores
         self._cpu_ns = 0
+
+    def setup(self):
+        log_pillow_build()
 
     def start_bundle(self):
         if self._yield_cores:
