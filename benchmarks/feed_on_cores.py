@@ -4,7 +4,8 @@ machines that lack TensorFlow.
 
     python benchmarks/feed_on_cores.py [--small 4000] [--large 16000] [--size 640x480]
         [--repeats 2]
-        [--layouts default,processes,shared,decode-only[,tensorflow,one-thread,no-decode]]
+        [--layouts default,processes,shared,decode-only[,tensorflow,one-thread,more-threads,
+                  no-decode]]
         [--tree DIR ...]
     python benchmarks/feed_on_cores.py --capacity 640x480,1600x1200,4032x3024 [--repeats 2]
 
@@ -30,6 +31,8 @@ Layouts:
   one-thread   the default layout with one worker thread: no other thread of the job's wants the
              GIL, so against one core's decode it shows what the job costs beyond decoding
              without contention (not in the default --layouts)
+  more-threads the default layout with a worker thread more than cores, so that a core whose
+             thread waits for the GIL has another to run (not in the default --layouts)
   no-decode    the default layout with `decode_image` replaced by a ready image: everything the
              job does per image but decoding (listing, reading, batching, the model, the
              writers), in the layout's own threads. With cores x one core's decode C and this
@@ -120,11 +123,12 @@ NO_DECODE_ENTRY = ("-c", "import feed_on_cores; feed_on_cores.command(decoding=F
 DECODE_ONLY = "decode-only"
 TENSORFLOW = "tensorflow"
 ONE_THREAD = "one-thread"
+MORE_THREADS = "more-threads"
 NO_DECODE = "no-decode"
 # The no-decode layout runs this many times as many images (hard links of the same JPEGs), so
 # that its marginal is seconds long: each image costs it a tenth of what decoding does.
 NO_DECODE_COPIES = 10
-OPTIONAL = (TENSORFLOW, ONE_THREAD, NO_DECODE)  # not in the default --layouts
+OPTIONAL = (TENSORFLOW, ONE_THREAD, MORE_THREADS, NO_DECODE)  # not in the default --layouts
 IMAGE_SIZE = 380
 VECTOR_WIDTH = 1792
 LAYOUTS = {
@@ -139,6 +143,7 @@ LAYOUTS = {
     DECODE_ONLY: [],
     TENSORFLOW: [],
     ONE_THREAD: ["--direct_running_mode=multi_threading", "--direct_num_workers=1"],
+    MORE_THREADS: ["--direct_running_mode=multi_threading", f"--direct_num_workers={CORES + 1}"],
     NO_DECODE: [],
 }
 
