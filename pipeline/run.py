@@ -8,11 +8,14 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # tensorflow-hub 0.16 imports pkg_resources; setuptools<81 is pinned and the warning is noise.
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+# The same for the worker processes of DirectRunner's multi_processing mode, which inherit the
+# environment, not this process's filters; a PYTHONWARNINGS of the user's own is kept.
+os.environ.setdefault("PYTHONWARNINGS", "ignore:pkg_resources is deprecated:UserWarning")
 
 import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
@@ -30,14 +33,29 @@ from transforms.threads import usable_cores  # noqa: E402
 logger = logging.getLogger("pipeline.run")
 
 
+# Beam 2.77's warnings that leave nothing to fix. RunInference cannot read memory use unless
+# PyTorch is installed (its import of `resource` sits in the same try block as a torch import) and
+# then blames the platform. Each worker process of DirectRunner's multi_processing mode (the
+# layout README suggests on many cores) also warns of a folder only Dataflow gives it, and of
+# DirectRunner's own flags, which it does not read: the command has already refused any flag
+# unknown to the job and to Beam before launch. Those reach this process as arguments of
+# local_job_service's "Worker: %s" records.
+MISLEADING_BEAM_WARNINGS = (
+    "Resource module is not available",
+    "No semi_persistent_directory found",
+    "Discarding unparseable args",
+)
+
+
 class _MisleadingBeamWarning(logging.Filter):
-    """Beam 2.77's RunInference cannot read memory use unless PyTorch is installed (its import of
-    `resource` sits in the same try block as a torch import) and then blames the platform."""
+    """Drops records that hold one of MISLEADING_BEAM_WARNINGS, in the format or an argument."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        # The format string, not the message: formatting here would raise for a record whose
-        # arguments do not fit it, which logging itself only reports.
-        return "Resource module is not available" not in str(record.msg)
+        # The format string and the arguments, not the message: formatting here would raise for
+        # a record whose arguments do not fit it, which logging itself only reports.
+        args = record.args.values() if isinstance(record.args, Mapping) else record.args or ()
+        texts = [str(record.msg), *(str(arg) for arg in args)]
+        return not any(warning in text for warning in MISLEADING_BEAM_WARNINGS for text in texts)
 
 
 # With a model that costs nothing, one process's threads fed 0.77 to 0.87 of what 4 and 8 vCPUs

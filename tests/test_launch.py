@@ -149,3 +149,26 @@ def test_the_log_filter_drops_beams_misleading_warning_and_never_raises():
     # and the filter must not turn it into an exception in the caller.
     unfit = logging.LogRecord("pipeline", logging.INFO, __file__, 1, "%d images", (None,), None)
     assert keep.filter(unfit)
+
+
+def test_the_log_filter_drops_what_multi_processing_workers_say_of_beams_own_flags():
+    from pipeline.run import _MisleadingBeamWarning
+
+    keep = _MisleadingBeamWarning()
+
+    def worker_says(message: str) -> logging.LogRecord:
+        # As local_job_service forwards a worker's log entry: the entry is the argument.
+        entry = f'severity: WARN timestamp {{ seconds: 1 }} message: "{message}" thread: "x"'
+        name = "apache_beam.runners.portability.local_job_service"
+        return logging.LogRecord(name, logging.WARNING, __file__, 1, "Worker: %s", (entry,), None)
+
+    for said in (
+        "No semi_persistent_directory found:  User registered objects (e.g. schema, logical "
+        "type) throughregisteries may not be effective",
+        "Discarding unparseable args: [\\'--direct_runner_use_stacked_bundle\\']",
+        "Resource module is not available for current platform, memory usage cannot be fetched.",
+    ):
+        assert not keep.filter(worker_says(said))
+    assert keep.filter(worker_says("Error processing instruction bundle_9: OSError: disk full"))
+    mapped = logging.LogRecord("x", logging.WARNING, __file__, 1, "%(n)s", ({"n": 1},), None)
+    assert keep.filter(mapped)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pipeline.run import MISLEADING_BEAM_WARNINGS
 from pipeline.summary import make_summary
 from tests import models
 from tests.job import MULTI_PROCESSING, read_embeddings, read_failures, read_summary, run_job
@@ -212,27 +213,17 @@ def test_input_that_matches_nothing_stops_before_launch(tiny_tf2, tmp_path, caps
     assert not output.exists()
 
 
+def run_module(folder: str, output: str, model: str, *flags: str) -> subprocess.CompletedProcess:
+    """`python -m pipeline.run` over the PNGs of `folder`, in a process of its own."""
+    command = [sys.executable, "-m", "pipeline.run", "--input", f"{folder}/*.png"]
+    command += ["--output", output, "--model_handle", model, *flags]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
 def test_the_module_entry_point(photo_folder, tiny_tf2, tmp_path):
     folder, expected = photo_folder
     output = str(tmp_path / "out")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.run",
-            "--input",
-            f"{folder}/*.png",
-            "--output",
-            output,
-            "--model_handle",
-            tiny_tf2,
-            "--runner",
-            "DirectRunner",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_module(folder, output, tiny_tf2, "--runner", "DirectRunner")
     assert done.returncode == 0, done.stderr[-3000:]
     pngs = {os.path.join(folder, name) for name in expected if name.endswith(".png")}
     assert_accounted(output, pngs, set())
@@ -242,6 +233,18 @@ def test_the_module_entry_point(photo_folder, tiny_tf2, tmp_path):
     decoding = read_summary(output)["decode_seconds"]
     each = decoding / len(pngs) * 1000
     assert f"decoding {decoding:.1f} s of CPU, {each:.1f} ms an image" in done.stdout
+
+
+def test_worker_processes_log_nothing_misleading(photo_folder, tiny_tf2, tmp_path):
+    """Each multi_processing worker warned of a folder only Dataflow gives, of DirectRunner's own
+    flags, of reading memory use and of pkg_resources: four lines per worker that leave nothing
+    to fix (pipeline/run.py)."""
+    folder, _ = photo_folder
+    done = run_module(folder, str(tmp_path / "out"), tiny_tf2, *MULTI_PROCESSING)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "INFO pipeline.run: Decoding with " in done.stderr
+    for noise in (*MISLEADING_BEAM_WARNINGS, "pkg_resources is deprecated"):
+        assert noise not in done.stderr
 
 
 def test_a_folder_with_results_is_refused_or_overwritten(photo_folder, tiny_tf2, tmp_path, capsys):
