@@ -54,7 +54,10 @@ class _MisleadingBeamWarning(logging.Filter):
         # The format string and the arguments, not the message: formatting here would raise for
         # a record whose arguments do not fit it, which logging itself only reports.
         args = record.args.values() if isinstance(record.args, Mapping) else record.args or ()
-        texts = [str(record.msg), *(str(arg) for arg in args)]
+        try:
+            texts = [str(record.msg), *(str(arg) for arg in args)]
+        except Exception:  # noqa: BLE001 - an argument that cannot print itself: logging says so
+            return True
         return not any(warning in text for warning in MISLEADING_BEAM_WARNINGS for text in texts)
 
 

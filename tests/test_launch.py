@@ -172,3 +172,10 @@ def test_the_log_filter_drops_what_multi_processing_workers_say_of_beams_own_fla
     assert keep.filter(worker_says("Error processing instruction bundle_9: OSError: disk full"))
     mapped = logging.LogRecord("x", logging.WARNING, __file__, 1, "%(n)s", ({"n": 1},), None)
     assert keep.filter(mapped)
+
+    class Unprintable:
+        def __str__(self):
+            raise ValueError("no text")
+
+    odd = logging.LogRecord("x", logging.WARNING, __file__, 1, "%s", (Unprintable(),), None)
+    assert keep.filter(odd)
