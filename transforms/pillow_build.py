@@ -17,9 +17,11 @@ logger = logging.getLogger(__name__)
 BUILDS = ("Pillow-SIMD", "Pillow")
 
 
+@functools.cache
 def pillow_build() -> str:
     """'Pillow-SIMD 12.1.1.post0', 'Pillow 12.3.0': the distribution this process's PIL came from;
-    where none of BUILDS installed it, its version and folder."""
+    where none of BUILDS installed it, its version and folder. A process imports PIL once, so it
+    is looked up once: the command and its in-process workers both say it."""
     imported = os.path.realpath(PIL.__file__)
     for name in BUILDS:
         try:
