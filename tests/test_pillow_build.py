@@ -68,3 +68,25 @@ def test_a_build_installed_but_not_imported(tmp_path):
 def test_a_pil_no_distribution_installed(tmp_path):
     first = fake_pil(tmp_path, "99.2.0", None)
     assert build_in(first) == f"PIL 99.2.0 from {os.path.realpath(tmp_path / 'PIL')}"
+
+
+def test_threads_setting_up_at_once_log_it_once():
+    # Worker threads set up their decode steps at the same time; the first lookup of the build
+    # takes milliseconds, long enough for every thread to ask before it ends.
+    script = (
+        "import logging, threading\n"
+        "logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
+        "from transforms.pillow_build import log_pillow_build\n"
+        "start = threading.Barrier(8)\n"
+        "def set_up():\n"
+        "    start.wait()\n"
+        "    log_pillow_build()\n"
+        "threads = [threading.Thread(target=set_up) for _ in range(8)]\n"
+        "[thread.start() for thread in threads]\n"
+        "[thread.join() for thread in threads]\n"
+        "log_pillow_build()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stderr.count("Decoding with ") == 1, done.stderr

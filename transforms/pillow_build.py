@@ -8,6 +8,7 @@ import functools
 import importlib.metadata
 import logging
 import os
+import threading
 
 import PIL
 
@@ -33,7 +34,12 @@ def pillow_build() -> str:
     return f"PIL {PIL.__version__} from {os.path.dirname(imported)}"
 
 
-@functools.cache
+# Taken by the first call and never given back: the worker threads of a process set up their
+# steps at the same time, and a cache would let each of them in while the first was still logging.
+_LOGGED = threading.Lock()
+
+
 def log_pillow_build() -> None:
     """Says once per process which build decodes (a worker's log on Dataflow)."""
-    logger.info("Decoding with %s", pillow_build())
+    if _LOGGED.acquire(blocking=False):
+        logger.info("Decoding with %s", pillow_build())
