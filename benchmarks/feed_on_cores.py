@@ -49,7 +49,11 @@ than wall time on a shared machine, and a thread that waits for the GIL gives up
 Beside those, every core decoding at once in one process, a thread each, with no Beam around
 them (`every_thread`): against the processes, what the GIL between decoding threads costs;
 against it, `decode-only` shows what Beam's reading and per-element steps cost. Layouts
-alternate with the decode measurements, --repeats times; medians. With --tree (repeatable), each
+alternate with the decode measurements, --repeats times; medians. One core's decode is also
+measured after every run, so that each run has a measurement just before it and one just after:
+`_ratio_paired` is the median, over repeats, of each run's rate against the mean of those two,
+both sides taken from the same minutes of a host whose speed moves (the one-core measurement
+lasts about a second, a run of the command ten or more). With --tree (repeatable), each
 layout runs once for each checkout of this project named, in turn, with that checkout's code
 (`LAYOUT@DIR` in the output): a change measured before and after in one run; the decode
 measurements are this checkout's. JSON lines on stdout, also appended to $OUT/feed.jsonl where
@@ -349,8 +353,13 @@ def main() -> None:
     runs = [(layout, tree) for layout in layouts for tree in trees]
     name = {run: run[0] if len(trees) == 1 else f"{run[0]}@{run[1]}" for run in runs}
     rates: dict[str, list[Rates]] = {name[run]: [] for run in runs}
+    # Each run's rate against one core's decode measured just before it and just after it.
+    paired: dict[str, dict[str, list[float]]] = {
+        name[run]: {"marginal": [], "steady": []} for run in runs
+    }
+    one_core_paths = paths[: max(200, CORES * 50)]
     for repeat in range(args.repeats):
-        one_core.append(decode_per_core(paths[: max(200, CORES * 50)]))
+        one_core.append(decode_per_core(one_core_paths))
         every_core.append(decode_every_core(paths[: CORES * 500]))
         every_thread.append(decode_every_thread(paths[: CORES * 500]))
         emit(
@@ -360,6 +369,7 @@ def main() -> None:
             every_core=round(every_core[-1], 1),
             every_thread=round(every_thread[-1], 1),
         )
+        before = one_core[-1]
         for layout, tree in runs:
             counts = (args.small, args.large)
             if layout == DECODE_ONLY:
@@ -374,6 +384,17 @@ def main() -> None:
                 flags = ["--image_size", str(IMAGE_SIZE), "--quiet", *LAYOUTS[layout]]
                 rate = marginal_rate(*folders, counts, model, flags, ENTRY, tree)
             rates[name[layout, tree]].append(rate)
+            after = decode_per_core(one_core_paths)
+            around = (before + after) / 2
+            before = after
+            # One thread decodes on one core at most.
+            capacity_around = around if layout == ONE_THREAD else CORES * around
+            if layout != NO_DECODE:
+                for kind in ("marginal", "steady"):
+                    if not math.isnan(getattr(rate, kind)):
+                        paired[name[layout, tree]][kind].append(
+                            getattr(rate, kind) / capacity_around
+                        )
             emit(
                 stage="feed",
                 repeat=repeat,
@@ -384,6 +405,7 @@ def main() -> None:
                 steady=None if math.isnan(rate.steady) else round(rate.steady, 1),
                 cpu_us=None if math.isnan(rate.cpu_us) else round(rate.cpu_us, 1),
                 switches=None if math.isnan(rate.switches) else round(rate.switches, 2),
+                one_core_around=round(around, 1),
             )
     capacity = CORES * statistics.median(one_core)
     together = statistics.median(every_core)
@@ -413,6 +435,9 @@ def main() -> None:
             # One thread decodes on one core at most.
             cores = statistics.median(one_core) if layout == ONE_THREAD else capacity
             summary[f"{label}_{kind}_ratio"] = round(median / cores, 3)
+            summary[f"{label}_{kind}_ratio_paired"] = round(
+                statistics.median(paired[label][kind]), 3
+            )
             if layout != ONE_THREAD:
                 summary[f"{label}_{kind}_ratio_every_core"] = round(median / together, 3)
     emit(stage="medians", repeats=args.repeats, **summary)
