@@ -435,9 +435,10 @@ def main() -> None:
             # One thread decodes on one core at most.
             cores = statistics.median(one_core) if layout == ONE_THREAD else capacity
             summary[f"{label}_{kind}_ratio"] = round(median / cores, 3)
-            summary[f"{label}_{kind}_ratio_paired"] = round(
-                statistics.median(paired[label][kind]), 3
-            )
+            if paired[label][kind]:
+                summary[f"{label}_{kind}_ratio_paired"] = round(
+                    statistics.median(paired[label][kind]), 3
+                )
             if layout != ONE_THREAD:
                 summary[f"{label}_{kind}_ratio_every_core"] = round(median / together, 3)
     emit(stage="medians", repeats=args.repeats, **summary)
