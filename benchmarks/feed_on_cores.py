@@ -250,6 +250,11 @@ def decode_only_rate(folders: list[str], counts: tuple[int, int], tree: str = RO
     return Rates(marginal, math.nan, math.nan, (walls[0], walls[1]))
 
 
+def layout_capacity(layout: str, one_core: float) -> float:
+    """img/s that the cores `layout` can decode on: one thread decodes on one core at most."""
+    return one_core if layout == ONE_THREAD else CORES * one_core
+
+
 def emit_to(name: str, **fields) -> None:
     """`fields` as a JSON line on stdout, also appended to $OUT/`name` where OUT is set."""
     line = json.dumps(fields)
@@ -387,13 +392,12 @@ def main() -> None:
             after = decode_per_core(one_core_paths)
             around = (before + after) / 2
             before = after
-            # One thread decodes on one core at most.
-            capacity_around = around if layout == ONE_THREAD else CORES * around
             if layout != NO_DECODE:
                 for kind in ("marginal", "steady"):
-                    if not math.isnan(getattr(rate, kind)):
+                    value = getattr(rate, kind)
+                    if not math.isnan(value):
                         paired[name[layout, tree]][kind].append(
-                            getattr(rate, kind) / capacity_around
+                            value / layout_capacity(layout, around)
                         )
             emit(
                 stage="feed",
@@ -432,8 +436,7 @@ def main() -> None:
                 summary[f"{label}_{kind}_us"] = round(1e6 / median, 1)
                 summary[f"{label}_{kind}_ceiling"] = round(1 / (1 + capacity / median), 3)
                 continue
-            # One thread decodes on one core at most.
-            cores = statistics.median(one_core) if layout == ONE_THREAD else capacity
+            cores = layout_capacity(layout, statistics.median(one_core))
             summary[f"{label}_{kind}_ratio"] = round(median / cores, 3)
             if paired[label][kind]:
                 summary[f"{label}_{kind}_ratio_paired"] = round(
